@@ -1,0 +1,135 @@
+"""The paper's constants as frozen dataclasses (SPEC §1-§10); the one place they live.
+
+Every stage takes the config it needs as an argument; nothing else in the
+package hard-codes 55.7, 5.0, 550, 544 or 0.15.  Defaults are the paper's
+values; `dataclasses.replace` makes a variant (e.g. a `--quick` run).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+# Participant IDs of the archive: 001..035 without 002 (SPEC §1).
+SUBJECT_IDS: tuple[int, ...] = (1,) + tuple(range(3, 36))
+
+# Log video codes -> stimulus file names (SPEC §1): vid1..4 ASMR, vid5..8 nature.
+VIDEO_CODES: tuple[str, ...] = tuple(f"vid{i}" for i in range(1, 9))
+STIMULUS_FILES: dict[str, str] = {
+    **{f"vid{i}": f"ASMR{i}.avi" for i in range(1, 5)},
+    **{f"vid{i}": f"nature{i - 4}.avi" for i in range(5, 9)},
+}
+
+
+def condition_of(video: str) -> str:
+    """'ASMR' for vid1..vid4, 'Nature' for vid5..vid8 (SPEC §1)."""
+    return "ASMR" if int(video.removeprefix("vid")) <= 4 else "Nature"
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    """Trial timeline and label grid (SPEC §2, §3, §5)."""
+
+    first_trial_seconds: float = 55.7  # trial 0 started ~4.3 s late and was cut short
+    trial_seconds: float = 60.0  # trials 1..7
+    warmup_seconds: float = 5.0  # first 5 s of each trial are not analysed
+    label_rate_hz: int = 10  # dense label / feature grid (100-ms steps)
+    log_ticks_per_second: int = 10_000  # Presentation `Time` is in 0.1-ms units
+    n_trials: int = 8  # videos per participant
+    max_rating: int = 3  # key k in 1..4 -> intensity k-1, clipped to [0, 3]
+
+    def trial_seconds_for(self, trial_index: int) -> float:
+        return self.first_trial_seconds if trial_index == 0 else self.trial_seconds
+
+    def n_frames_for(self, trial_index: int) -> int:
+        """Valid 10-Hz frames of a trial: 507 for trial 0, 550 otherwise."""
+        seconds = self.trial_seconds_for(trial_index) - self.warmup_seconds
+        return round(seconds * self.label_rate_hz)
+
+    @property
+    def padded_frames(self) -> int:
+        """Sequence length of the model tensor (550)."""
+        return self.n_frames_for(1)
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Per-100-ms feature vector (SPEC §4)."""
+
+    video_dim: int = 512  # ResNet-18 global-pooled features
+    audio_dim: int = 31  # 20 MFCC, RMS, centroid, bandwidth, ZCR, 7 contrast
+    ppg_dim: int = 1  # z-scored 10-Hz PPG
+    n_mfcc: int = 20
+    resize: int = 256  # torchvision Resize
+    crop: int = 224  # torchvision CenterCrop
+    video_weights: str = "imagenet"  # "imagenet" | "random:SEED" | a file path
+
+    @property
+    def total_dim(self) -> int:
+        return self.video_dim + self.audio_dim + self.ppg_dim
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """BiLSTM fusion model and its training protocol (SPEC §6, §7)."""
+
+    hidden: int = 128  # per direction
+    layers: int = 2
+    dropout: float = 0.3  # between LSTM layers
+    learning_rate: float = 5e-4  # Adam
+    epochs: int = 35
+    batch_size: int = 16
+    seed: int = 42
+    n_seeds: int = 1  # extra leading seed axis: trains n_seeds x 4 folds at once
+    n_folds: int = 4
+    n_val_participants: int = 2  # inner validation participants per fold
+    split_seed: int = 42  # Python `random.seed` used by the authors for validation draws
+    selection: str = "best"  # "best" (real copy of best val-F1 epoch) | "last" (authors' code)
+    features: str = "fusion"  # fusion | video | audio | ppg
+
+
+@dataclass(frozen=True)
+class XGBConfig:
+    """Non-temporal XGBoost baseline (SPEC §8)."""
+
+    n_estimators: int = 100
+    max_depth: int = 6
+    learning_rate: float = 0.1
+    random_state: int = 42
+
+
+@dataclass(frozen=True)
+class StatsConfig:
+    """Evaluation and resampling statistics (SPEC §9, §10)."""
+
+    n_bootstrap: int = 2_000  # subject-level bootstrap
+    n_permutation: int = 5_000  # sequence-level permutation test
+    n_compare_bootstrap: int = 10_000  # paired bootstrap between models
+    n_isa_bootstrap: int = 10_000  # inter-subject agreement bootstrap
+    video_threshold: float = 0.15  # fraction of frames predicted tingle -> "ASMR" trial
+    ci_level: float = 0.95
+    seed: int = 42
+    count_padding: bool = False  # True reproduces the paper (scores 43 padded frames of trial 0)
+    chunk_size: int = 500  # resamples evaluated per vmapped chunk (bounds memory)
+
+    def video_min_frames(self, padded_frames: int) -> int:
+        """int(0.15 * 550) = 82 predicted-tingle frames make a trial 'ASMR'."""
+        return int(self.video_threshold * padded_frames)
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Synthetic stand-in archive (SPEC §12)."""
+
+    seed: int = 0
+    n_subjects: int = 34
+    ppg_rate_hz: int = 2000
+    video_seconds: float = 60.0
+    video_fps: int = 30
+    video_size: tuple[int, int] = (160, 120)  # width, height; small keeps the 8 AVIs < 40 MB
+    audio_rate_hz: int = 22_050
+
+
+def to_dict(config) -> dict:
+    """JSON-ready dict of a (nested) config dataclass, for manifests."""
+    return dataclasses.asdict(config)

@@ -1,0 +1,20 @@
+"""Shared test settings and small fixtures from the synthetic generator."""
+
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+@pytest.fixture(scope="session")
+def tiny_archive(tmp_path_factory):
+    """A 4-participant synthetic archive in the real raw formats (generated once per session)."""
+    from restasmr_jax.archive import ensure_synthetic
+    from restasmr_jax.config import SynthConfig
+
+    root = tmp_path_factory.mktemp("archive") / "synthetic"
+    return ensure_synthetic(root, SynthConfig(seed=7, n_subjects=4), progress=False)
