@@ -1,0 +1,1 @@
+"""Readers for the raw archive's file formats (SPEC §1)."""
