@@ -62,7 +62,9 @@ class FeatureConfig:
     n_mfcc: int = 20
     resize: int = 256  # torchvision Resize
     crop: int = 224  # torchvision CenterCrop
-    video_weights: str = "imagenet"  # "imagenet" | "random:SEED" | a file path
+    # "auto" (imagenet for a real archive, random:0 for the synthetic one; resolved and recorded
+    # by features.video.resolve_weights_spec) | "imagenet" | "random:SEED" | a weights file path
+    video_weights: str = "auto"
 
     @property
     def total_dim(self) -> int:
@@ -118,6 +120,37 @@ class StatsConfig:
 
 
 @dataclass(frozen=True)
+class ValidationConfig:
+    """Technical validation analyses and figures (SPEC §10)."""
+
+    # Pulse rate vs rating: sliding windows inside each valid epoch (window end < epoch end).
+    pr_window_seconds: float = 5.0
+    pr_step_seconds: float = 1.0
+    pr_band_hz: tuple[float, float] = (0.5, 4.0)  # zero-phase Butterworth band-pass (sos)
+    pr_filter_order: int = 2
+    pr_min_peak_distance_seconds: float = 0.35
+    # In the channel's own units (CH2 mV after the band-pass), as the authors' notebook did;
+    # set pr_normalise_windows=True to z-score each window first and read it in SD units.
+    pr_peak_prominence: float = 0.5
+    pr_normalise_windows: bool = False
+    pr_peak_refine_seconds: float = 0.1  # move each peak to the recorded channel's max within +-this; 0: off
+    pr_interval_ms: tuple[float, float] = (300.0, 1300.0)  # open interval of kept beat intervals
+    pr_min_intervals: int = 3
+    pr_min_windows: int = 10  # a participant x condition needs MORE than this many windows
+    pr_channel: int = 1  # column of BiopacRecording.samples: CH2, band-passed 0.5-35 Hz (SPEC §1.2)
+    # PPG integrity: flat runs of the first derivative on the raw channel.
+    integrity_channel: int = 0  # CH1, the raw (unfiltered) waveform
+    integrity_flat_rel_tol: float = 1e-3  # |dx| <= this x median|dx| counts as "not moving"
+    integrity_min_run_seconds: float = 0.05  # shorter still runs are natural peak plateaus
+    integrity_jump_rel: float = 50.0  # |dx| > this x median|dx| entering a run: a disconnect
+    # Figures.
+    timecourse_videos: tuple[str, ...] = ("vid2", "vid3")  # Fig. 3
+    tinglegram_sigma_frames: float = 2.0  # Fig. 6 Gaussian smoothing of P(tingle)
+    tinglegram_threshold: float = 0.5
+    tinglegram_subject: int = 27  # the paper's example participant, when present
+
+
+@dataclass(frozen=True)
 class SynthConfig:
     """Synthetic stand-in archive (SPEC §12)."""
 
@@ -128,6 +161,11 @@ class SynthConfig:
     video_fps: int = 30
     video_size: tuple[int, int] = (160, 120)  # width, height; small keeps the 8 AVIs < 40 MB
     audio_rate_hz: int = 22_050
+    # The paper's 12-minute session (Fig. 1): rest, block A (4 x 60 s), washout, block B, rest.
+    baseline_rest_seconds: float = 60.0
+    washout_seconds: float = 120.0
+    final_rest_seconds: float = 60.0
+    ppg_decimals: int = 6  # CH1/CH2 are printed in mV with this many decimals
 
 
 def to_dict(config) -> dict:

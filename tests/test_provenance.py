@@ -82,3 +82,14 @@ def test_manifest_records_provenance(tmp_path):
     assert data["data_source"] == "real"
     assert data["packages"]["jax"] and data["configs"] == {"protocol": {"a": 1}}
     assert set(data["git"]) == {"commit", "dirty"}
+
+
+def test_atomic_write_uses_default_permissions(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        path = storage.atomic_write_text(tmp_path / "x.txt", "hi")
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644

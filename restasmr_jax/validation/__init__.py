@@ -1,0 +1,12 @@
+"""Technical validation of the dataset (SPEC §10): behaviour, agreement, PPG integrity, pulse rate.
+
+Modules: `responders` (behavioural efficacy), `agreement` (leave-one-out
+ISA), `integrity` (PPG signal loss), `pulse_rate` (PR vs rating), `analysis` (all analyses, no I/O), `report`
+(run folder outputs and `run_validation`).
+"""
+
+from restasmr_jax.validation.analysis import ValidationInputError, ValidationResult, validate
+from restasmr_jax.validation.report import load_predictions, run_validation, write_report
+
+__all__ = ["ValidationInputError", "ValidationResult", "load_predictions", "run_validation", "validate",
+           "write_report"]
