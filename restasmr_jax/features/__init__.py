@@ -1,0 +1,1 @@
+"""Per-stimulus audio-visual features: ResNet-18 frames and librosa audio (SPEC §4)."""
