@@ -120,17 +120,6 @@ def resolve_archive(
 
 
 def input_hashes(archive: Archive, cache_dir: Path = DEFAULT_DATA_DIR / "cache") -> dict[str, str]:
-    """sha256 of every raw input, memoised on (path, size, mtime) so reruns are instant."""
-    memo_path = cache_dir / "input_hashes.json"
-    memo = json.loads(memo_path.read_text()) if memo_path.exists() else {}
-    out, changed = {}, False
-    for path in archive.input_files():
-        stat = path.stat()
-        key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-        if key not in memo:
-            memo[key] = storage.sha256_file(path)
-            changed = True
-        out[str(path.relative_to(archive.root))] = memo[key]
-    if changed:
-        storage.write_json(memo_path, memo)
-    return out
+    """sha256 of every raw input, memoised while each file is provably unchanged."""
+    digests = storage.memoised_sha256(archive.input_files(), Path(cache_dir) / "input_hashes.json")
+    return {str(path.relative_to(archive.root)): digest for path, digest in digests.items()}

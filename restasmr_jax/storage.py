@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -77,3 +78,37 @@ def sha256_json(obj: Any) -> str:
     """Stable hash of a JSON-serialisable object (cache keys from configs)."""
     text = json.dumps(obj, sort_keys=True, default=_json_default)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# A digest taken less than this long after the file last changed is re-checked next
+# time: a rewrite within one coarse file-system clock tick keeps size and mtime.
+_RACY_NS = 2_000_000_000
+
+
+def memoised_sha256(paths: list[Path], memo_path: str | os.PathLike) -> dict[Path, str]:
+    """sha256 of each file, remembered in `memo_path` while the file is provably unchanged.
+
+    A remembered digest is trusted only for the same (path, size, mtime, ctime, inode)
+    and only if it was taken safely after the file's last change.
+    """
+    memo_path = Path(memo_path)
+    try:
+        memo = json.loads(memo_path.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    out, changed = {}, False
+    for path in paths:
+        resolved = Path(path).resolve()
+        stat = resolved.stat()
+        key = f"{resolved}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ctime_ns}|{stat.st_ino}"
+        hit = memo.get(key)
+        if hit and hit["checked_ns"] - max(stat.st_mtime_ns, stat.st_ctime_ns) > _RACY_NS:
+            out[Path(path)] = hit["sha256"]
+            continue
+        digest = sha256_file(resolved)
+        memo = {k: v for k, v in memo.items() if not k.startswith(f"{resolved}|")}
+        memo[key] = {"sha256": digest, "checked_ns": time.time_ns()}
+        out[Path(path)], changed = digest, True
+    if changed:
+        write_json(memo_path, memo)
+    return out

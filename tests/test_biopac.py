@@ -209,7 +209,7 @@ def test_digest_of_a_just_changed_file_is_never_taken_from_the_memo(tmp_path, mo
 
 def test_digest_memo_hit_for_a_file_unchanged_since_hashing(tmp_path, monkeypatch):
     calls = count_hashing(monkeypatch)
-    monkeypatch.setattr(biopac, "_RACY_NS", -(10**18))  # as if hashed long after the last change
+    monkeypatch.setattr(biopac.storage, "_RACY_NS", -(10**18))  # as if hashed long after the last change
     path = tmp_path / "f.txt"
     path.write_bytes(b"one")
     for _ in range(3):

@@ -33,7 +33,6 @@ import json
 import math
 import os
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,7 +54,6 @@ _CHANNELS = re.compile(r"^\s*(\d+)\s+channels?\b", re.IGNORECASE)
 _CHANNEL_NAME = re.compile(r"^CH\d+$", re.IGNORECASE)
 _TIME_UNITS_MS = {"min": 60_000.0, "sec": 1_000.0, "s": 1_000.0, "msec": 1.0, "millisec": 1.0, "ms": 1.0}
 _MEMO_NAME = "sha256-memo.json"
-_RACY_NS = 2_000_000_000  # a digest taken < 2 s after the file changed is re-checked next time
 
 
 class BiopacFormatError(ValueError):
@@ -324,22 +322,7 @@ def parse_biopac(path: str | os.PathLike) -> BiopacRecording:
 
 def content_sha256(path: Path, cache_dir: Path) -> str:
     """sha256 of `path`'s bytes, memoised in `cache_dir` while the file is provably unchanged."""
-    path = Path(path).resolve()
-    memo_path = Path(cache_dir) / _MEMO_NAME
-    stat = path.stat()
-    key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ctime_ns}|{stat.st_ino}"
-    try:
-        memo = json.loads(memo_path.read_text())
-    except (OSError, ValueError):
-        memo = {}
-    hit = memo.get(key)
-    if hit and hit["checked_ns"] - max(stat.st_mtime_ns, stat.st_ctime_ns) > _RACY_NS:
-        return hit["sha256"]
-    digest = storage.sha256_file(path)
-    memo = {k: v for k, v in memo.items() if not k.startswith(f"{path}|")}
-    memo[key] = {"sha256": digest, "checked_ns": time.time_ns()}
-    storage.write_json(memo_path, memo)
-    return digest
+    return storage.memoised_sha256([Path(path)], Path(cache_dir) / _MEMO_NAME)[Path(path)]
 
 
 def read_biopac(path: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None) -> BiopacRecording:
