@@ -1,0 +1,131 @@
+"""Orbax checkpoints of a training run: latest state every epoch, best parameters, reload to re-predict (SPEC §7).
+
+Run folder layout (`run_dir` as given to `train.fit`):
+
+    config.json              the TrainConfig and the dataset key the run was trained on
+    splits-<hash>.json       the folds (`splits.save_splits`)
+    state/<epoch>/           Orbax `CheckpointManager` step = last finished epoch (0-based):
+        state/               params, Adam state, best params, best scores, best epochs;
+                             leaves have a leading replica axis r = seed * n_folds + fold
+        history/             per-epoch train loss, validation macro-F1 and confusion counts (JSON)
+
+One step holds everything for every seed and fold (the best parameters of
+each replica included), so "latest" and "best" can never come from
+different epochs.  Orbax writes each step into a temporary folder and
+renames it when complete, so an interrupted save never replaces the last
+good one; only the newest `KEEP` steps are kept.  Saves are asynchronous:
+the arrays handed over are host copies, so later donated training steps
+cannot overwrite them while they are being written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from restasmr_jax import storage
+from restasmr_jax.config import TrainConfig
+from restasmr_jax.splits import FoldSplit, load_splits
+
+CONFIG_FILE = "config.json"
+STATE_DIR = "state"
+KEEP = 1
+
+
+class CheckpointError(ValueError):
+    """A run folder is missing, incomplete, or belongs to a different configuration or dataset."""
+
+
+def host_copy(tree):
+    """Numpy copies of every leaf (never views of device buffers that a donated step may reuse)."""
+    return jax.tree.map(lambda x: np.array(x, copy=True), jax.device_get(tree))
+
+
+def write_config(run_dir: Path, cfg: TrainConfig, dataset_key: str, n_features: int) -> Path:
+    return storage.write_json(Path(run_dir) / CONFIG_FILE, {"train": dataclasses.asdict(cfg),
+                                                            "dataset_key": dataset_key, "n_features": n_features})
+
+
+def read_config(run_dir: Path) -> tuple[TrainConfig, str, int]:
+    """(TrainConfig, dataset key, model input width) of a run folder."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.exists():
+        raise CheckpointError(f"{run_dir}: no {CONFIG_FILE}; not a training run folder")
+    doc = json.loads(path.read_text())
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(doc["train"]) - fields)
+    if unknown:
+        raise CheckpointError(f"{path}: unknown TrainConfig fields {unknown}")
+    return TrainConfig(**doc["train"]), doc["dataset_key"], int(doc["n_features"])
+
+
+class RunCheckpoints:
+    """The Orbax manager of one run folder."""
+
+    def __init__(self, run_dir: str | Path, *, read_only: bool = False):
+        self.run_dir = Path(run_dir)
+        options = ocp.CheckpointManagerOptions(max_to_keep=KEEP, create=not read_only, read_only=read_only,
+                                               cleanup_tmp_directories=not read_only)
+        self._manager = ocp.CheckpointManager(self.run_dir.absolute() / STATE_DIR, options=options,
+                                              item_names=("state", "history"))
+
+    def latest_epoch(self) -> int | None:
+        return self._manager.latest_step()
+
+    def save(self, epoch: int, state: dict, history: dict) -> None:
+        """Queue epoch `epoch`'s state (host copies are taken here) and history; returns at once."""
+        self._manager.save(epoch, args=ocp.args.Composite(
+            state=ocp.args.StandardSave(host_copy(state)),
+            history=ocp.args.JsonSave(jax.tree.map(_jsonable, history))))
+
+    def restore(self, template: dict, epoch: int | None = None) -> tuple[int, dict, dict]:
+        """(epoch, state shaped like `template`, history) of `epoch` (default: the latest)."""
+        epoch = self.latest_epoch() if epoch is None else epoch
+        if epoch is None:
+            raise CheckpointError(f"{self.run_dir / STATE_DIR}: no finished checkpoint to restore")
+        abstract = jax.tree.map(lambda x: np.zeros(np.shape(x), np.asarray(x).dtype), template)
+        restored = self._manager.restore(epoch, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract), history=ocp.args.JsonRestore()))
+        state = jax.tree.map(np.asarray, restored["state"])
+        return epoch, state, restored["history"]
+
+    def wait(self) -> None:
+        self._manager.wait_until_finished()
+
+    def close(self) -> None:
+        self._manager.close()
+
+
+def _jsonable(x: Any) -> Any:
+    return x.tolist() if hasattr(x, "tolist") else x
+
+
+class LoadedRun(NamedTuple):
+    """What `load_run` gives back; `train.predict` accepts it directly."""
+
+    cfg: TrainConfig
+    splits: list[FoldSplit]
+    params: Any  # selected parameters (cfg.selection) of the latest checkpoint, leaves [seed, fold, ...]
+
+
+def load_run(run_dir: str | Path) -> LoadedRun:
+    """Config, splits and the selected parameters of a run's latest checkpoint, to re-predict bit-identically."""
+    from restasmr_jax import train  # train imports this module
+
+    run_dir = Path(run_dir)
+    cfg, _, n_features = read_config(run_dir)
+    splits = load_splits(run_dir)
+    manager = RunCheckpoints(run_dir, read_only=True)
+    try:
+        template = train.checkpoint_template(cfg, len(splits), n_features)
+        _, state, _ = manager.restore(template)
+    finally:
+        manager.close()
+    params = state["best_params"] if cfg.selection == "best" else state["params"]
+    return LoadedRun(cfg, splits, train.unflatten_replicas(params, cfg.n_seeds))

@@ -1,0 +1,1 @@
+"""Sequence models for frame-level tingle prediction (SPEC §7)."""

@@ -1,0 +1,115 @@
+"""A run's report files: Table 1 / Table 2 Markdown + JSON, video level, seed spread, summary (SPEC §9).
+
+Thin layer over `tables` (C): it picks seed 0 for the tables, adds the
+spread over training seeds when there are several, labels every file with
+the data source (a synthetic run says so in bold at the top), and writes
+atomically into the run folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from restasmr_jax import storage
+from restasmr_jax.predictions import Predictions
+
+
+def data_banner(source: str) -> str:
+    if source == "real":
+        return "> Data: the real REST-ASMR archive.\n\n"
+    return (f"> Data: **{source.upper()}** — not the REST-ASMR recordings; numbers describe the "
+            "pipeline on the seeded stand-in archive (SPEC §12), not the paper's findings.\n\n")
+
+
+def _headline(frame_level: dict) -> dict:
+    """Per metric: fold mean, SD, pooled value, CI, permutation p and Cohen's d, for the summary."""
+    keep = ("mean", "sd", "observed", "ci", "p_report", "cohens_d")
+    return {name: {k: entry[k] for k in keep if k in entry} for name, entry in frame_level["metrics"].items()}
+
+
+def seed_spread(per_seed: list[Predictions], stats_cfg) -> dict:
+    """Mean ± SD over seeds of each metric's 4-fold mean (no resampling)."""
+    from restasmr_jax import tables
+
+    fold_means = [{name: m["mean"] for name, m in tables.frame_level(p, stats_cfg, resample=False)["metrics"].items()}
+                  for p in per_seed]
+    return {name: {"per_seed": [f[name] for f in fold_means], "mean": float(np.mean([f[name] for f in fold_means])),
+                   "sd": float(np.std([f[name] for f in fold_means]))} for name in fold_means[0]}
+
+
+SPREAD_HEADING = "## Run-to-run spread over training seeds\n\nMean ± SD over seeds of each metric's 4-fold mean"
+
+
+def _render_seed_spread(spread: dict) -> str:
+    lines = ["| Metric | mean ± SD over seeds | per seed |", "|---|---|---|"]
+    for name, entry in spread.items():
+        lines.append(f"| {name} | {100 * entry['mean']:.2f} ± {100 * entry['sd']:.2f} | "
+                     + ", ".join(f"{100 * v:.2f}" for v in entry["per_seed"]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def fusion_report(per_seed: list[Predictions], train_cfg, stats_cfg, run_dir: Path, source: str) -> dict:
+    """Table 1 (with the condition prior, within-ASMR rows and the video level) of seed 0, + seed spread."""
+    from restasmr_jax import tables
+
+    title = f"BiLSTM, {train_cfg.features} features ({source} data)"
+    table = tables.table1(per_seed[0], stats_cfg, title=title)
+    markdown = data_banner(source) + tables.render_table1(table)
+    spread = seed_spread(per_seed, stats_cfg) if len(per_seed) > 1 else None
+    if spread is not None:
+        markdown += f"\n{SPREAD_HEADING} (the table above is seed 0).\n\n" + _render_seed_spread(spread)
+    storage.atomic_write_text(run_dir / "table1.md", markdown)
+    storage.write_json(run_dir / "table1.json", {**table, "data_source": source, "seed_spread": spread})
+    video = {"data_source": source, "model": table["model"]["video_level"],
+             "condition_prior": table["condition_prior"]["video_level"]}
+    storage.write_json(run_dir / "video_level.json", video)
+    section = markdown[markdown.index("## Video-level classification"):]
+    section = section.split("\n## ", 1)[0]  # up to the next section, if any
+    storage.atomic_write_text(run_dir / "video_level.md", data_banner(source) + section)
+    model, prior = table["model"], table["condition_prior"]
+    summary = {
+        "data_source": source,
+        "model": _headline(model["frame_level"]),
+        "condition_prior": _headline(prior["frame_level"]),
+        "video_level_accuracy": {truth: r["metrics"]["accuracy"]["observed"] for truth, r in model["video_level"].items()},
+        "seed_spread": spread,
+    }
+    return {"summary": summary, "markdown": markdown}
+
+
+def ablation_report(models: dict[str, list[Predictions]], stats_cfg, run_dir: Path, source: str) -> dict:
+    """Table 2: every model's 4-fold mean ± SD, the condition prior, paired bootstrap p of fusion vs each."""
+    from restasmr_jax import tables
+
+    first = {name: per_seed[0] for name, per_seed in models.items()}
+    if "fusion" in first:
+        first["condition prior"] = first["fusion"].condition_prior()
+    table = tables.table2(first, stats_cfg, reference="fusion")
+    markdown = data_banner(source) + tables.render_table2(table)
+    markdown += ("\nModels: BiLSTM with the named feature set (fusion 544, video 512, audio 31, ppg 1 columns); "
+                 "xgboost = non-temporal XGBoost on the fusion features, every valid frame one row (SPEC §8); "
+                 "condition prior = 'tingle' on every ASMR frame (SPEC §9).\n")
+    spread = {name: seed_spread(per_seed, stats_cfg) for name, per_seed in models.items() if len(per_seed) > 1}
+    if spread:
+        markdown += f"\n{SPREAD_HEADING} (the table above is seed 0).\n"
+    for name, entry in spread.items():
+        markdown += f"\n### {name}\n\n" + _render_seed_spread(entry)
+    storage.atomic_write_text(run_dir / "table2.md", markdown)
+    storage.write_json(run_dir / "table2.json", {**table, "data_source": source, "seed_spread": spread})
+    summary = {"data_source": source,
+               "macro_f1": {name: {k: r["metrics"]["macro_f1"][k] for k in ("mean", "sd")}
+                            for name, r in table["models"].items()},
+               "paired_bootstrap_p": {name: c["p_value"] for name, c in table["comparisons"].items()}}
+    return {"summary": summary, "markdown": markdown}
+
+
+def print_summary(run_dir: Path, source: str, report: dict, stage_seconds: dict) -> None:
+    total = sum(stage_seconds.values())
+    stages = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in stage_seconds.items())
+    print()
+    print(report["markdown"])
+    print(f"Data source: {source.upper()}")
+    print(f"Run folder: {run_dir}")
+    print(f"Wall time of this invocation: {total:.0f} s ({stages})")

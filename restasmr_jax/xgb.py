@@ -1,0 +1,185 @@
+"""Non-temporal XGBoost baseline on the BiLSTM's folds (SPEC §8).
+
+Every valid 100-ms frame is an independent row; a fold trains one booster
+on its whole training pool and scores its test trials.
+
+Decisions (SPEC §8 leaves them open; the authors' `xgboost_baseline.py` is
+the reference for the rest):
+- Training rows: the fold's *training pool*, i.e. the BiLSTM's train and
+  inner-validation participants together (non-test participants x non-test
+  videos). XGBoost has no epoch to select, so it needs no validation set;
+  the authors' code does the same.
+- Masked (zero-padded) frames are excluded from both training and scoring
+  rows. The authors padded trial 0 to 550 frames and trained on the
+  padding as 43 extra "no tingle" rows of zero input; here a padded frame
+  gets prediction 0, probability 0 and `mask=False`, so it is scored only
+  under `count_padding=True` (where, as in the paper, it counts as a
+  correct negative).
+- `scale_pos_weight = n_neg / n_pos` over the fold's training rows (1.0
+  when a fold has no positive frame, as the authors' code).
+- The native `xgboost.train` API with `objective=binary:logistic` is the
+  same model as `XGBClassifier(...)`; it needs no scikit-learn and lets the
+  caller see exactly how many rows reach the booster. `tree_method=hist`,
+  `nthread` = all cores; with no row/column subsampling the result is
+  deterministic for a given `random_state`.
+- A frame is predicted "tingle" when P(tingle) > 0.5 (XGBClassifier.predict).
+
+Shapes: `[trial, time]` for frame arrays, `[row, feat]` for booster input.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from restasmr_jax.config import FeatureConfig, XGBConfig
+from restasmr_jax.dataset import TrialTensor
+from restasmr_jax.predictions import Predictions
+from restasmr_jax.splits import FoldSplit, trial_indices
+
+DECISION_THRESHOLD = 0.5  # XGBClassifier.predict's cut on P(tingle)
+
+
+@dataclass(frozen=True)
+class XGBFoldReport:
+    fold: int
+    train_trials: np.ndarray  # [trial] rows of the tensor used for training
+    test_trials: np.ndarray  # [trial] rows of the tensor scored
+    n_train_rows: int  # frames handed to the booster for training
+    n_test_rows: int  # frames handed to the booster for prediction
+    scale_pos_weight: float
+
+
+@dataclass(frozen=True)
+class XGBResult:
+    predictions: Predictions  # test trials of all folds, fold-major, tensor order inside a fold
+    folds: list[XGBFoldReport]
+    boosters: list  # xgboost.Booster per fold (the caller may `save_model` them)
+
+
+def feature_columns(features: str, feature_cfg: FeatureConfig = FeatureConfig()) -> tuple[slice, bool]:
+    """(slice into the 543 audio-visual columns, whether to append PPG) for a feature set."""
+    video, audio = feature_cfg.video_dim, feature_cfg.audio_dim
+    choices = {
+        "fusion": (slice(0, video + audio), True),
+        "video": (slice(0, video), False),
+        "audio": (slice(video, video + audio), False),
+        "ppg": (slice(0, 0), True),
+    }
+    if features not in choices:
+        raise ValueError(f"features must be one of {sorted(choices)}, got {features!r}")
+    return choices[features]
+
+
+def frame_rows(tensor: TrialTensor, trials: np.ndarray, features: str = "fusion",
+               feature_cfg: FeatureConfig = FeatureConfig()) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """Valid frames of `trials` as booster rows.
+
+    Returns X `[row, feat]` float32, y `[row]` int32 and the (trial, time)
+    index arrays of each row, gathered straight from the factorised tensor
+    (never materialising the dense `[trial, time, 544]` array).
+    """
+    trials = np.asarray(trials, dtype=np.int64)
+    local_trial, time = np.nonzero(tensor.mask[trials])
+    trial = trials[local_trial]
+    av_cols, with_ppg = feature_columns(features, feature_cfg)
+    parts = [tensor.av[tensor.stim_index[trial], time, av_cols]]
+    if with_ppg:
+        parts.append(tensor.ppg[trial, time][:, None])
+    x = np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+    return x, tensor.y[trial, time].astype(np.int32), (trial, time)
+
+
+def fold_trials(split, tensor: TrialTensor) -> tuple[np.ndarray, np.ndarray]:
+    """(training-pool trials, test trials) of one fold, as ascending tensor row indices.
+
+    The training pool is the BiLSTM's train + inner-validation trials of the
+    same `FoldSplit` (SPEC §6): XGBoost selects no epoch, so it needs no
+    validation set.
+    """
+    train, val, test = trial_indices(tensor, split)
+    return np.sort(np.concatenate([train, val])).astype(np.int64), np.asarray(test, dtype=np.int64)
+
+
+def n_threads() -> int:
+    """All cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def booster_params(cfg: XGBConfig, scale_pos_weight: float, nthread: int) -> dict:
+    return {
+        "objective": "binary:logistic",
+        "eval_metric": "logloss",
+        "max_depth": cfg.max_depth,
+        "eta": cfg.learning_rate,
+        "scale_pos_weight": scale_pos_weight,
+        "seed": cfg.random_state,
+        "tree_method": "hist",
+        "nthread": nthread,
+    }
+
+
+def fit_predict_fold(tensor: TrialTensor, fold: int, train: np.ndarray, test: np.ndarray,
+                     cfg: XGBConfig = XGBConfig(), *, features: str = "fusion",
+                     feature_cfg: FeatureConfig = FeatureConfig(),
+                     nthread: int | None = None) -> tuple[np.ndarray, XGBFoldReport, object]:
+    """Train on the valid frames of `train`; P(tingle) `[test_trial, time]` (0 on padding), report, booster."""
+    import xgboost
+
+    x_train, y_train, _ = frame_rows(tensor, train, features, feature_cfg)
+    if x_train.shape[0] == 0:
+        raise ValueError(f"fold {fold}: the training pool has no valid frame")
+    n_pos = int(y_train.sum())
+    n_neg = int(y_train.size - n_pos)
+    scale_pos_weight = n_neg / n_pos if n_pos > 0 else 1.0
+    dtrain = xgboost.DMatrix(x_train, label=y_train, nthread=nthread or n_threads())
+    booster = xgboost.train(booster_params(cfg, scale_pos_weight, nthread or n_threads()), dtrain,
+                            num_boost_round=cfg.n_estimators)
+    x_test, _, (trial, time) = frame_rows(tensor, test, features, feature_cfg)
+    probs = np.zeros((len(test), tensor.mask.shape[1]), dtype=np.float32)
+    if x_test.shape[0]:
+        scored = booster.predict(xgboost.DMatrix(x_test, nthread=nthread or n_threads()))
+        row_of_trial = {int(t): i for i, t in enumerate(test)}
+        probs[[row_of_trial[int(t)] for t in trial], time] = scored
+    report = XGBFoldReport(fold, np.asarray(train), np.asarray(test), int(dtrain.num_row()),
+                           int(x_test.shape[0]), float(scale_pos_weight))
+    return probs, report, booster
+
+
+def run_xgb(tensor: TrialTensor, splits: list[FoldSplit], cfg: XGBConfig = XGBConfig(), *, features: str = "fusion",
+            feature_cfg: FeatureConfig = FeatureConfig(), nthread: int | None = None,
+            progress: bool = True) -> XGBResult:
+    """XGBoost on every fold of `splits` -> pooled test `Predictions` (fold-major)."""
+    from tqdm.auto import tqdm
+
+    blocks, reports, boosters = [], [], []
+    for split in (tqdm(splits, desc=f"xgboost [{features}]", unit="fold", disable=not progress)):
+        fold_id = int(split.fold)
+        train, test = fold_trials(split, tensor)
+        probs, report, booster = fit_predict_fold(tensor, fold_id, train, test, cfg, features=features,
+                                                  feature_cfg=feature_cfg, nthread=nthread)
+        blocks.append((test, probs, fold_id))
+        reports.append(report)
+        boosters.append(booster)
+    test = np.concatenate([b[0] for b in blocks])
+    probs = np.concatenate([b[1] for b in blocks])
+    fold = np.concatenate([np.full(len(b[0]), b[2], dtype=np.int32) for b in blocks])
+    mask = tensor.mask[test]
+    preds = ((probs > DECISION_THRESHOLD) & mask).astype(np.int32)
+    prediction = Predictions(
+        truths=tensor.y[test].astype(np.int32),
+        preds=preds,
+        probs=np.where(mask, probs, np.float32(0)).astype(np.float32),
+        raw_truths=tensor.intensity[test].astype(np.int32),
+        mask=mask.copy(),
+        is_nature=np.asarray(tensor.is_nature)[test],
+        subject=tensor.subject[test].astype(np.int32),
+        video=tensor.video[test],
+        fold=fold,
+    )
+    return XGBResult(prediction, reports, boosters)

@@ -1,0 +1,101 @@
+"""Orbax checkpoints (SPEC §7): reload re-predicts bit-identically; resume reaches the same numbers."""
+
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+from fake_tensor import TINY_TRAIN, make_tensor
+
+from restasmr_jax import checkpoint, fold_batches, train
+from restasmr_jax.splits import make_splits
+
+CFG = dataclasses.replace(TINY_TRAIN, epochs=4)
+
+
+@pytest.fixture(scope="module")
+def tensor():
+    return make_tensor(n_subjects=8, n_time=16)
+
+
+@pytest.fixture(scope="module")
+def splits(tensor):
+    return make_splits(tensor.subject, CFG)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tensor, splits, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run") / "checkpoints"
+    return train.fit(tensor, splits, CFG, run_dir=run_dir, progress=False)
+
+
+def assert_same_predictions(a, b):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        for name in x.__dataclass_fields__:
+            np.testing.assert_array_equal(getattr(x, name), getattr(y, name), err_msg=name)
+
+
+def assert_same_fit(a, b):
+    assert a.history == b.history
+    np.testing.assert_array_equal(a.best_epoch, b.best_epoch)
+    np.testing.assert_array_equal(a.best_score, b.best_score)
+    for x, y in zip(jax.tree.leaves((a.best_params, a.last_params)), jax.tree.leaves((b.best_params, b.last_params))):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_load_run_repredicts_bit_identically(uninterrupted, tensor, splits):
+    loaded = checkpoint.load_run(uninterrupted.run_dir)
+    cfg, saved_splits, params = loaded  # unpacks as (cfg, splits, params)
+    assert cfg == CFG and saved_splits == splits
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(uninterrupted.best_params)):
+        np.testing.assert_array_equal(a, b)
+    assert_same_predictions(train.predict(loaded, tensor, splits, CFG),
+                            train.predict(uninterrupted, tensor, splits, CFG))
+
+
+def test_only_the_latest_step_is_kept(uninterrupted):
+    steps = sorted(p.name for p in (uninterrupted.run_dir / checkpoint.STATE_DIR).iterdir() if p.is_dir())
+    assert steps == [str(CFG.epochs - 1)]
+    assert (uninterrupted.run_dir / checkpoint.CONFIG_FILE).exists()
+    assert list(uninterrupted.run_dir.glob("splits-*.json"))
+
+
+class Interrupted(RuntimeError):
+    pass
+
+
+def test_resume_reaches_the_same_numbers(uninterrupted, tensor, splits, tmp_path, monkeypatch):
+    run_dir = tmp_path / "checkpoints"
+    real = fold_batches.epoch_batches
+
+    def crash_at_epoch_2(plan, epoch, stim):
+        if epoch == 2:
+            raise Interrupted("simulated crash")
+        return real(plan, epoch, stim)
+
+    monkeypatch.setattr(train, "epoch_batches", crash_at_epoch_2)  # as `train` sees it
+    with pytest.raises(Interrupted):
+        train.fit(tensor, splits, CFG, run_dir=run_dir, progress=False)
+    monkeypatch.setattr(train, "epoch_batches", real)
+    assert checkpoint.RunCheckpoints(run_dir, read_only=True).latest_epoch() == 1
+
+    resumed = train.fit(tensor, splits, CFG, run_dir=run_dir, resume=True, progress=False)
+    assert_same_fit(resumed, uninterrupted)
+    assert_same_predictions(train.predict(resumed, tensor, splits, CFG),
+                            train.predict(checkpoint.load_run(run_dir), tensor, splits, CFG))
+    # resuming a finished run trains nothing and gives the same result again
+    assert_same_fit(train.fit(tensor, splits, CFG, run_dir=run_dir, resume=True, progress=False), uninterrupted)
+
+
+def test_refuses_to_overwrite_or_resume_a_different_run(uninterrupted, tensor, splits):
+    with pytest.raises(train.TrainError, match="already holds checkpoints"):
+        train.fit(tensor, splits, CFG, run_dir=uninterrupted.run_dir, progress=False)
+    with pytest.raises(train.TrainError, match="cannot resume"):
+        train.fit(tensor, splits, dataclasses.replace(CFG, seed=1), run_dir=uninterrupted.run_dir, resume=True,
+                  progress=False)
+
+
+def test_load_run_without_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(checkpoint.CheckpointError, match="no config.json"):
+        checkpoint.load_run(tmp_path)
