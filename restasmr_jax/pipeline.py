@@ -373,7 +373,7 @@ def run_predict(run_dir: Path, *, tensor: TrialTensor | None = None, progress: b
     """Reload a run's best checkpoints, re-predict its test sets, compare with the saved predictions.
 
     Works on a fusion run folder and on each `models/<name>/` of an
-    ablation run.  Returns (and writes to `repredict.json`) a per-seed
+    ablation run (XGBoost from its saved per-fold boosters).  Returns (and writes to `repredict.json`) a per-seed
     verdict: bit-identical or the largest differences.  Nothing saved by
     the run is overwritten.
     """
@@ -387,7 +387,7 @@ def run_predict(run_dir: Path, *, tensor: TrialTensor | None = None, progress: b
     splits = splits_mod.load_splits(run_dir, data.tensor)
     model_dirs = [run_dir] if (run_dir / CHECKPOINT_DIR).exists() else sorted(
         p for p in (run_dir / "models").glob("*") if (p / CHECKPOINT_DIR).exists())
-    if not model_dirs:
+    if not model_dirs and not (run_dir / "models" / "xgboost").exists():
         raise PipelineError(f"{run_dir}: no {CHECKPOINT_DIR}/ folder to reload (did training finish?)")
     verdicts = {}
     for model_dir in model_dirs:
@@ -401,12 +401,31 @@ def run_predict(run_dir: Path, *, tensor: TrialTensor | None = None, progress: b
         n_frames = data.tensor.mask.shape[1]
         saved = [load_predictions(p, n_frames) for p in prediction_paths(model_dir, cfg.n_seeds)]
         verdicts[name] = [compare_predictions(new, old) for new, old in zip(per_seed, saved)]
+    xgb_dir = run_dir / "models" / "xgboost"
+    if (xgb_dir / "booster-fold0.json").exists():
+        verdicts["xgboost"] = [repredict_xgboost(xgb_dir, data, splits, options)]
     identical = all(v["identical"] for seeds in verdicts.values() for v in seeds)
     result = {"run": str(run_dir), "identical": identical, "models": verdicts}
     storage.write_json(run_dir / "repredict.json", result)
     word = "bit-identical to" if identical else "DIFFERENT from"
     print(f"[predict] re-predicted test sets are {word} the saved predictions ({run_dir})")
     return result
+
+
+def repredict_xgboost(xgb_dir: Path, data: Data, splits, options: RunOptions) -> dict:
+    """Reload the saved per-fold boosters, re-score the test frames, compare with the saved predictions."""
+    import xgboost
+
+    from restasmr_jax.xgb import predict_xgb
+
+    boosters = []
+    for split in splits:
+        booster = xgboost.Booster()
+        booster.load_model(bytearray((xgb_dir / f"booster-fold{split.fold}.json").read_bytes()))
+        boosters.append(booster)
+    new = predict_xgb(boosters, data.tensor, splits, features="fusion", feature_cfg=options.feature_cfg)
+    saved = load_predictions(xgb_dir / PREDICTIONS_DIR / "seed0.pkl", data.tensor.mask.shape[1])
+    return compare_predictions(new, saved)
 
 
 def compare_predictions(new: Predictions, old: Predictions) -> dict:

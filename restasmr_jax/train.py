@@ -275,17 +275,18 @@ class Session:
         batches = epoch_batches(self.plan, epoch, self.train_stimuli)
         sums = []
         for step_index in range(self.plan.n_steps):
-            batch = put(jax.tree.map(lambda x: x[:, step_index], batches), self.place.replica)
+            batch = self.chunk(batches, step_index)
             state, metrics = self.program.step(state, batch, self.keys, epoch, step_index, self.data)
             sums.append(metrics)
-        confusion = sum(self.program.confusion(state.params, self._chunk(self.val_batches, c), self.data)
+        confusion = sum(self.program.confusion(state.params, self.chunk(self.val_batches, c), self.data)
                         for c in range(self.val_batches.rows.shape[1]))
         sums, confusion = jax.device_get((sums, confusion))
         loss = (np.sum([m["loss_sum"] for m in sums], axis=0)
                 / np.maximum(np.sum([m["weight_sum"] for m in sums], axis=0), np.finfo(np.float32).tiny))
         return state, loss, np.asarray(confusion)
 
-    def _chunk(self, batches: Batch, chunk: int) -> Batch:
+    def chunk(self, batches: Batch, chunk: int) -> Batch:
+        """Chunk `chunk` of numpy batches [replica, chunk, ...], placed like the replicas."""
         return put(jax.tree.map(lambda x: x[:, chunk], batches), self.place.replica)
 
 
@@ -294,7 +295,7 @@ def make_session(tensor, splits: list[FoldSplit], cfg: TrainConfig) -> Session:
     shared, own = feature_columns(tensor, cfg.features)
     place = placement(plan.n_replicas)
     data = put(DeviceData(shared=shared, own=own, y=np.asarray(tensor.y, np.int32),
-                           mask=np.asarray(tensor.mask, bool)), place.replicated)
+                          mask=np.asarray(tensor.mask, bool)), place.replicated)
     return Session(plan=plan, place=place, data=data, program=build_program(cfg, shared.shape[-1], own.shape[-1]),
                    keys=put(replica_keys(plan), place.replica), train_stimuli=fold_stimuli(plan, plan.train_rows),
                    val_batches=eval_batches(plan, plan.val_rows))
@@ -404,8 +405,8 @@ def predict(params_or_fit, tensor, splits: list[FoldSplit], cfg: TrainConfig = T
     """Test-set predictions, one `Predictions` per seed; each trial by the fold whose test set holds it.
 
     Rows are fold-major (fold 1's test trials in tensor order, then fold 2's, ...);
-    probs = softmax P(tingle), preds = argmax (ties -> 0, as torch.argmax),
-    mask = the tensor's valid-frame mask.
+    `fold` is the 0-based `FoldSplit.fold`; probs = softmax P(tingle),
+    preds = argmax (ties -> 0, as torch.argmax), mask = the tensor's valid-frame mask.
     """
     params = flatten_replicas(_selected_params(params_or_fit, cfg))
     n_replicas = jax.tree.leaves(params)[0].shape[0]
@@ -413,17 +414,12 @@ def predict(params_or_fit, tensor, splits: list[FoldSplit], cfg: TrainConfig = T
     if n_seeds * len(splits) != n_replicas or n_seeds != cfg.n_seeds:
         raise TrainError(f"parameters hold {n_replicas} seed x fold replicas, but cfg asks for "
                          f"{cfg.n_seeds} seeds x {len(splits)} folds")
-    plan = make_plan(tensor, splits, cfg)
-    shared, own = feature_columns(tensor, cfg.features)
-    place = placement(n_replicas)
-    data = put(DeviceData(shared=shared, own=own, y=np.asarray(tensor.y, np.int32),
-                           mask=np.asarray(tensor.mask, bool)), place.replicated)
-    program = build_program(cfg, shared.shape[-1], own.shape[-1])
-    params = put(params, place.replica)
+    session = make_session(tensor, splits, cfg)
+    plan = session.plan
+    params = put(params, session.place.replica)
     batches = eval_batches(plan, plan.test_rows)
-    chunks = [program.outputs(params, put(jax.tree.map(lambda x: x[:, c], batches), place.replica), data)
-              for c in range(batches.rows.shape[1])]
-    chunks = jax.device_get(chunks)
+    chunks = jax.device_get([session.program.outputs(params, session.chunk(batches, c), session.data)
+                             for c in range(batches.rows.shape[1])])
     probs = np.concatenate([c["probs"] for c in chunks], axis=1)  # [replica, trial slot, time]
     preds = np.concatenate([c["preds"] for c in chunks], axis=1)
 

@@ -124,6 +124,21 @@ def booster_params(cfg: XGBConfig, scale_pos_weight: float, nthread: int) -> dic
     }
 
 
+def score_trials(booster, tensor: TrialTensor, test: np.ndarray, *, features: str = "fusion",
+                 feature_cfg: FeatureConfig = FeatureConfig(), nthread: int | None = None) -> tuple[np.ndarray, int]:
+    """P(tingle) `[test_trial, time]` of `booster` on the valid frames of `test` (0 on padding), and the row count."""
+    import xgboost
+
+    x_test, _, (trial, time) = frame_rows(tensor, test, features, feature_cfg)
+    probs = np.zeros((len(test), tensor.mask.shape[1]), dtype=np.float32)
+    if x_test.shape[0]:
+        scored = booster.predict(xgboost.DMatrix(x_test, nthread=nthread or n_threads()))
+        position = np.empty(tensor.n_trials, dtype=np.int64)
+        position[np.asarray(test)] = np.arange(len(test))
+        probs[position[trial], time] = scored
+    return probs, int(x_test.shape[0])
+
+
 def fit_predict_fold(tensor: TrialTensor, fold: int, train: np.ndarray, test: np.ndarray,
                      cfg: XGBConfig = XGBConfig(), *, features: str = "fusion",
                      feature_cfg: FeatureConfig = FeatureConfig(),
@@ -140,15 +155,30 @@ def fit_predict_fold(tensor: TrialTensor, fold: int, train: np.ndarray, test: np
     dtrain = xgboost.DMatrix(x_train, label=y_train, nthread=nthread or n_threads())
     booster = xgboost.train(booster_params(cfg, scale_pos_weight, nthread or n_threads()), dtrain,
                             num_boost_round=cfg.n_estimators)
-    x_test, _, (trial, time) = frame_rows(tensor, test, features, feature_cfg)
-    probs = np.zeros((len(test), tensor.mask.shape[1]), dtype=np.float32)
-    if x_test.shape[0]:
-        scored = booster.predict(xgboost.DMatrix(x_test, nthread=nthread or n_threads()))
-        row_of_trial = {int(t): i for i, t in enumerate(test)}
-        probs[[row_of_trial[int(t)] for t in trial], time] = scored
-    report = XGBFoldReport(fold, np.asarray(train), np.asarray(test), int(dtrain.num_row()),
-                           int(x_test.shape[0]), float(scale_pos_weight))
+    probs, n_test_rows = score_trials(booster, tensor, test, features=features, feature_cfg=feature_cfg,
+                                      nthread=nthread)
+    report = XGBFoldReport(fold, np.asarray(train), np.asarray(test), int(dtrain.num_row()), n_test_rows,
+                           float(scale_pos_weight))
     return probs, report, booster
+
+
+def _pooled(tensor: TrialTensor, blocks: list[tuple[np.ndarray, np.ndarray, int]]) -> Predictions:
+    """(test trials, probs, fold) per fold -> one fold-major `Predictions`; padded frames predicted 0."""
+    test = np.concatenate([b[0] for b in blocks])
+    probs = np.concatenate([b[1] for b in blocks])
+    fold = np.concatenate([np.full(len(b[0]), b[2], dtype=np.int32) for b in blocks])
+    mask = tensor.mask[test]
+    return Predictions(
+        truths=tensor.y[test].astype(np.int32),
+        preds=((probs > DECISION_THRESHOLD) & mask).astype(np.int32),
+        probs=np.where(mask, probs, np.float32(0)).astype(np.float32),
+        raw_truths=tensor.intensity[test].astype(np.int32),
+        mask=mask.copy(),
+        is_nature=np.asarray(tensor.is_nature)[test],
+        subject=tensor.subject[test].astype(np.int32),
+        video=tensor.video[test],
+        fold=fold,
+    )
 
 
 def run_xgb(tensor: TrialTensor, splits: list[FoldSplit], cfg: XGBConfig = XGBConfig(), *, features: str = "fusion",
@@ -158,28 +188,24 @@ def run_xgb(tensor: TrialTensor, splits: list[FoldSplit], cfg: XGBConfig = XGBCo
     from tqdm.auto import tqdm
 
     blocks, reports, boosters = [], [], []
-    for split in (tqdm(splits, desc=f"xgboost [{features}]", unit="fold", disable=not progress)):
-        fold_id = int(split.fold)
+    for split in tqdm(splits, desc=f"xgboost [{features}]", unit="fold", disable=not progress):
         train, test = fold_trials(split, tensor)
-        probs, report, booster = fit_predict_fold(tensor, fold_id, train, test, cfg, features=features,
+        probs, report, booster = fit_predict_fold(tensor, int(split.fold), train, test, cfg, features=features,
                                                   feature_cfg=feature_cfg, nthread=nthread)
-        blocks.append((test, probs, fold_id))
+        blocks.append((test, probs, int(split.fold)))
         reports.append(report)
         boosters.append(booster)
-    test = np.concatenate([b[0] for b in blocks])
-    probs = np.concatenate([b[1] for b in blocks])
-    fold = np.concatenate([np.full(len(b[0]), b[2], dtype=np.int32) for b in blocks])
-    mask = tensor.mask[test]
-    preds = ((probs > DECISION_THRESHOLD) & mask).astype(np.int32)
-    prediction = Predictions(
-        truths=tensor.y[test].astype(np.int32),
-        preds=preds,
-        probs=np.where(mask, probs, np.float32(0)).astype(np.float32),
-        raw_truths=tensor.intensity[test].astype(np.int32),
-        mask=mask.copy(),
-        is_nature=np.asarray(tensor.is_nature)[test],
-        subject=tensor.subject[test].astype(np.int32),
-        video=tensor.video[test],
-        fold=fold,
-    )
-    return XGBResult(prediction, reports, boosters)
+    return XGBResult(_pooled(tensor, blocks), reports, boosters)
+
+
+def predict_xgb(boosters: list, tensor: TrialTensor, splits: list[FoldSplit], *, features: str = "fusion",
+                feature_cfg: FeatureConfig = FeatureConfig(), nthread: int | None = None) -> Predictions:
+    """Re-score every fold's test trials with saved boosters (one per split, same order)."""
+    if len(boosters) != len(splits):
+        raise ValueError(f"{len(boosters)} boosters for {len(splits)} folds")
+    blocks = []
+    for booster, split in zip(boosters, splits):
+        _, test = fold_trials(split, tensor)
+        probs, _ = score_trials(booster, tensor, test, features=features, feature_cfg=feature_cfg, nthread=nthread)
+        blocks.append((test, probs, int(split.fold)))
+    return _pooled(tensor, blocks)

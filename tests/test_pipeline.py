@@ -172,15 +172,9 @@ def test_ablations_table2_reuses_fusion_and_adds_xgboost(fusion_run, tmp_path):
     rows = json.loads((out / "models" / "xgboost" / "folds.json").read_text())
     assert [r["n_test_rows"] for r in rows] == [int(fusion.mask[fusion.fold == f].sum()) for f in range(4)]
     assert "SYNTHETIC" in (out / "table2.md").read_text()
-    # the saved boosters reproduce the saved probabilities
-    import xgboost
-
-    from restasmr_jax.xgb import fold_trials, frame_rows
-
-    booster = xgboost.Booster(model_file=str(out / "models" / "xgboost" / "booster-fold0.json"))
-    _, test = fold_trials(splits_mod.make_splits(np.unique(tensor.subject), TINY_TRAIN)[0], tensor)
-    x_test, _, _ = frame_rows(tensor, test, "fusion")
-    np.testing.assert_array_equal(booster.predict(xgboost.DMatrix(x_test)), xgb.probs[xgb.fold == 0][xgb.mask[xgb.fold == 0]])
+    # the saved boosters reproduce the saved XGBoost predictions bit for bit
+    verdict = pipeline.run_predict(out, tensor=tensor, progress=False)
+    assert verdict["models"]["xgboost"][0]["identical"] and verdict["identical"]
 
 
 def parse(argv):
@@ -191,29 +185,31 @@ def parse(argv):
 
 def test_flags_quick_preset_and_explicit_overrides():
     paper = parse([])
-    assert paper.train == TrainConfig() and paper.stats == StatsConfig() and paper.feature_cfg.video_weights == "auto"
+    assert paper.train == TrainConfig() and paper.stats == StatsConfig()
+    assert paper.feature_cfg.video_weights == "auto"
     quick = parse(["--quick", "--epochs", "5", "--count-padding", "--threshold", "0.2", "--seeds", "3",
                    "--video-weights", "random:3"])
-    assert quick.feature_cfg.video_weights == "random:3"
     assert (quick.train.epochs, quick.train.hidden, quick.train.n_seeds) == (5, 16, 3)
     assert (quick.stats.n_bootstrap, quick.stats.n_permutation) == (200, 200)
     assert quick.stats.count_padding and quick.stats.video_threshold == 0.2
+    assert quick.feature_cfg.video_weights == "random:3"
     assert RunOptions.from_dict(json.loads(json.dumps(quick.to_dict()))) == quick
     with pytest.raises(ValueError, match="--epochs"):
         parse(["--epochs", "0"])
 
 
 def test_cli_help_explains_every_flag(capsys):
-    from experiments import ablations, fusion
+    from experiments import ablations, fusion, predict
 
-    for module in (fusion, ablations):
+    for module in (fusion, ablations, predict):
         with pytest.raises(SystemExit) as exit_info:
             module.main(["--help"])
         assert exit_info.value.code == 0
     text = capsys.readouterr().out
     for flag in ("--epochs", "--lr", "--batch-size", "--hidden", "--dropout", "--threshold", "--n-bootstrap",
                  "--n-permutation", "--n-compare-bootstrap", "--seeds", "--selection", "--features",
-                 "--count-padding", "--video-weights", "--quick", "--resume", "--fusion-run", "--xgb-estimators"):
+                 "--count-padding", "--video-weights", "--quick", "--resume", "--fusion-run", "--xgb-estimators",
+                 "--run"):
         assert flag in text
 
 

@@ -72,7 +72,7 @@ def test_frame_rows_take_valid_frames_only_with_the_right_columns():
 def test_uses_the_splits_folds_and_excludes_masked_frames():
     tensor = tiny_tensor(SUBJECTS)
     splits = fake_splits(SUBJECTS)
-    result = run_xgb(tensor, splits, FAST, features="ppg", progress=False)
+    result = run_xgb(tensor, splits, FAST, features="ppg", progress=False, nthread=1)
     for split, report in zip(splits, result.folds):
         # independent statement of SPEC §6: pool = neither test subject nor test video
         pool = [i for i in range(tensor.n_trials)
@@ -106,12 +106,12 @@ def test_padding_would_flip_a_prediction_if_it_were_used():
     ppg, y = tensor.ppg.copy(), tensor.y.copy()
     ppg[asmr_test, :5], y[asmr_test, :5] = PAD_VALUE, 1
     probe = TrialTensor(**{**tensor.__dict__, "ppg": ppg, "y": y})
-    pred = run_xgb(probe, splits, FAST, features="ppg", progress=False).predictions
+    pred = run_xgb(probe, splits, FAST, features="ppg", progress=False, nthread=1).predictions
     rows = [np.flatnonzero((pred.subject == probe.subject[i]) & (pred.video == probe.video[i]))[0] for i in asmr_test]
     assert (pred.preds[rows, :5] == 1).all()
     # control: with the padding declared valid, the same booster setup learns "5.0 -> 0"
     leaky = TrialTensor(**{**probe.__dict__, "mask": np.ones_like(probe.mask)})
-    leaked = run_xgb(leaky, splits, FAST, features="ppg", progress=False).predictions
+    leaked = run_xgb(leaky, splits, FAST, features="ppg", progress=False, nthread=1).predictions
     assert (leaked.preds[rows, :5] == 0).all()
 
 
@@ -120,7 +120,7 @@ def test_native_booster_matches_the_authors_xgbclassifier():
     pytest.importorskip("sklearn")
     tensor = tiny_tensor(SUBJECTS)
     split = fake_splits(SUBJECTS)[:1]
-    ours = run_xgb(tensor, split, FAST, features="fusion", progress=False)
+    ours = run_xgb(tensor, split, FAST, features="fusion", progress=False, nthread=1)
     train, test = fold_trials(split[0], tensor)
     x_train, y_train, _ = frame_rows(tensor, train, "fusion")
     x_test, _, (trial, time) = frame_rows(tensor, test, "fusion")
