@@ -11,8 +11,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
+# Transparent huge pages for malloc: fewer first-touch page faults on fresh XLA buffers
+# (measured ~20 % of a CPU training profile); must be set before the process starts.
 run: $(STAMP)
-	$(BIN)/python -m experiments.fusion
+	GLIBC_TUNABLES=glibc.malloc.hugetlb=1 $(BIN)/python -m experiments.fusion
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
