@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from restasmr_jax.pipeline import run_predict
+from restasmr_jax.repredict import run_predict
 from restasmr_jax.train import use_cpu_devices
 
 

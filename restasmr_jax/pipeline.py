@@ -22,8 +22,8 @@ so in its printed summary and its Markdown tables.
 
 `run_ablations` repeats the protocol per feature set (fusion, video,
 audio, ppg) in `models/<name>/` sub-folders plus XGBoost (SPEC §8), and
-writes Table 2.  `run_predict` reloads a run's best checkpoints and checks
-that re-prediction reproduces the saved predictions bit for bit.
+writes Table 2.  Re-prediction from a run's checkpoints lives in
+`repredict.py`.
 
 The stages take a `TrialTensor` once it exists, so tests start from a small
 fabricated tensor (`run_fusion(options, tensor=...)`).  The report files
@@ -275,83 +275,101 @@ def tinglegram_stage(pred: Predictions, options: RunOptions, run_dir: Path, sour
 
 # ----------------------------------------------------------------------------- entry points
 
+@dataclass
+class Stages:
+    """What the model stages of an entry point get: the run folder, its data, folds and stage clock."""
+
+    run_dir: Path
+    options: RunOptions
+    data: Data
+    splits: list
+    timings: Timings
+    resume: bool
+
+
+def run_recorded(name: str, options: RunOptions, tensor: TrialTensor | None, model_stages) -> Path:
+    """Open (or resume) a run folder, prepare the data and folds, run `model_stages(stages) -> (report, extra)`.
+
+    The manifest says "running" once the data are known, "failed" with the
+    error when any stage raises (every file already written stays), and
+    "complete" with `extra` at the end.
+    """
+    run_dir, options = open_run(options, name)
+    timings = Timings.for_run(run_dir)
+    data = None
+    try:
+        data = prepare_data(options, run_dir, tensor=tensor, timings=timings)
+        write_run_manifest(run_dir, options, data, status="running", timings=timings)
+        with timings.stage("splits", options.progress):
+            splits = make_or_load_splits(data.tensor, options.train, run_dir)
+        report, extra = model_stages(Stages(run_dir, options, data, splits, timings, options.resume is not None))
+    except BaseException as exc:
+        write_run_manifest(run_dir, options, data, status="failed", timings=timings,
+                           extra={"error": f"{type(exc).__name__}: {exc}"})
+        raise
+    write_run_manifest(run_dir, options, data, status="complete", timings=timings,
+                       extra={"summary": report["summary"], **extra})
+    print_summary(run_dir, data.source, report, timings.seconds)
+    return run_dir
+
+
 def run_fusion(options: RunOptions = RunOptions(), *, tensor: TrialTensor | None = None) -> Path:
     """The main job (issue 6): data -> 4-fold BiLSTM -> Table 1, video level, baselines, tinglegram.
 
     `tensor` skips the archive, ingestion and features (tests, notebooks).
     Returns the run folder.
     """
-    run_dir, options = open_run(options, "fusion")
-    timings, resume = Timings.for_run(run_dir), options.resume is not None
-    data = None
-    try:
-        data = prepare_data(options, run_dir, tensor=tensor, timings=timings)
-        write_run_manifest(run_dir, options, data, status="running", timings=timings)
-        with timings.stage("splits", options.progress):
-            splits = make_or_load_splits(data.tensor, options.train, run_dir)
-        per_seed = train_and_predict(data.tensor, splits, options.train, run_dir, resume=resume,
-                                     progress=options.progress, timings=timings)
-        with timings.stage("statistics", options.progress):
-            report = fusion_report(per_seed, options.train, options.stats, run_dir, data.source)
-        with timings.stage("tinglegram", options.progress):
-            figures = tinglegram_stage(per_seed[0], options, run_dir, data.source)
-    except BaseException as exc:
-        write_run_manifest(run_dir, options, data, status="failed", timings=timings,
-                           extra={"error": f"{type(exc).__name__}: {exc}"})
-        raise
-    write_run_manifest(run_dir, options, data, status="complete", timings=timings,
-                       extra={"summary": report["summary"], "figures": [p.name for p in figures]})
-    print_summary(run_dir, data.source, report, timings.seconds)
-    return run_dir
+    def model_stages(run: Stages):
+        per_seed = train_and_predict(run.data.tensor, run.splits, run.options.train, run.run_dir,
+                                     resume=run.resume, progress=run.options.progress, timings=run.timings)
+        with run.timings.stage("statistics", run.options.progress):
+            report = fusion_report(per_seed, run.options.train, run.options.stats, run.run_dir, run.data.source)
+        with run.timings.stage("tinglegram", run.options.progress):
+            figures = tinglegram_stage(per_seed[0], run.options, run.run_dir, run.data.source)
+        return report, {"figures": [p.name for p in figures]}
+
+    return run_recorded("fusion", options, tensor, model_stages)
 
 
 def run_ablations(options: RunOptions = RunOptions(), *, tensor: TrialTensor | None = None) -> Path:
     """Table 2: the BiLSTM per feature set (fusion, video, audio, ppg) + XGBoost, same folds (SPEC §7, §8)."""
+    def model_stages(run: Stages):
+        models: dict[str, list[Predictions]] = {}
+        for name in run.options.models:
+            cfg = replace(run.options.train, features=name)
+            if name == "fusion" and run.options.fusion_run is not None:
+                models[name] = reuse_fusion_run(run.options.fusion_run, run.data, cfg)
+                continue
+            models[name] = train_and_predict(run.data.tensor, run.splits, cfg, run.run_dir / "models" / name,
+                                             resume=run.resume, progress=run.options.progress,
+                                             timings=run.timings, label=f":{name}")
+        if run.options.with_xgb:
+            models["xgboost"] = [xgboost_stage(run)]
+        with run.timings.stage("statistics", run.options.progress):
+            report = ablation_report(models, run.options.stats, run.run_dir, run.data.source)
+        return report, {}
+
+    return run_recorded("ablations", options, tensor, model_stages)
+
+
+def xgboost_stage(run: Stages) -> Predictions:
+    """SPEC §8 on the same folds; saves predictions, per-fold boosters (reloadable JSON) and fold sizes."""
     from restasmr_jax.xgb import run_xgb
 
-    run_dir, options = open_run(options, "ablations")
-    timings, resume = Timings.for_run(run_dir), options.resume is not None
-    data = None
-    try:
-        data = prepare_data(options, run_dir, tensor=tensor, timings=timings)
-        write_run_manifest(run_dir, options, data, status="running", timings=timings)
-        with timings.stage("splits", options.progress):
-            splits = make_or_load_splits(data.tensor, options.train, run_dir)
-        models: dict[str, list[Predictions]] = {}
-        for name in options.models:
-            model_dir = run_dir / "models" / name
-            cfg = replace(options.train, features=name)
-            if name == "fusion" and options.fusion_run is not None:
-                models[name] = reuse_fusion_run(options.fusion_run, data, cfg)
-                continue
-            models[name] = train_and_predict(data.tensor, splits, cfg, model_dir, resume=resume,
-                                             progress=options.progress, timings=timings, label=f":{name}")
-        if options.with_xgb:
-            path = run_dir / "models" / "xgboost" / PREDICTIONS_DIR / "seed0.pkl"
-            if resume and path.exists():
-                models["xgboost"] = [load_predictions(path, data.tensor.mask.shape[1])]
-            else:
-                with timings.stage("xgboost", options.progress):
-                    result = run_xgb(data.tensor, splits, options.xgb, features="fusion",
-                                     feature_cfg=options.feature_cfg, progress=options.progress)
-                save_predictions(path, result.predictions)
-                for report, booster in zip(result.folds, result.boosters):  # auditable, reloadable trees
-                    storage.atomic_write_bytes(path.parent.parent / f"booster-fold{report.fold}.json",
-                                               bytes(booster.save_raw(raw_format="json")))
-                storage.write_json(path.parent.parent / "folds.json", [
-                    {"fold": r.fold, "n_train_rows": r.n_train_rows, "n_test_rows": r.n_test_rows,
-                     "scale_pos_weight": r.scale_pos_weight} for r in result.folds])
-                models["xgboost"] = [result.predictions]
-        with timings.stage("statistics", options.progress):
-            report = ablation_report(models, options.stats, run_dir, data.source)
-    except BaseException as exc:
-        write_run_manifest(run_dir, options, data, status="failed", timings=timings,
-                           extra={"error": f"{type(exc).__name__}: {exc}"})
-        raise
-    write_run_manifest(run_dir, options, data, status="complete", timings=timings,
-                       extra={"summary": report["summary"]})
-    print_summary(run_dir, data.source, report, timings.seconds)
-    return run_dir
+    path = run.run_dir / "models" / "xgboost" / PREDICTIONS_DIR / "seed0.pkl"
+    if run.resume and path.exists():
+        return load_predictions(path, run.data.tensor.mask.shape[1])
+    with run.timings.stage("xgboost", run.options.progress):
+        result = run_xgb(run.data.tensor, run.splits, run.options.xgb, features="fusion",
+                         feature_cfg=run.options.feature_cfg, progress=run.options.progress)
+    save_predictions(path, result.predictions)
+    for report, booster in zip(result.folds, result.boosters):
+        storage.atomic_write_bytes(path.parent.parent / f"booster-fold{report.fold}.json",
+                                   bytes(booster.save_raw(raw_format="json")))
+    storage.write_json(path.parent.parent / "folds.json", [
+        {"fold": r.fold, "n_train_rows": r.n_train_rows, "n_test_rows": r.n_test_rows,
+         "scale_pos_weight": r.scale_pos_weight} for r in result.folds])
+    return result.predictions
 
 
 def reuse_fusion_run(fusion_run: Path, data: Data, cfg: TrainConfig) -> list[Predictions]:
@@ -367,75 +385,3 @@ def reuse_fusion_run(fusion_run: Path, data: Data, cfg: TrainConfig) -> list[Pre
         raise PipelineError(f"--fusion-run {fusion_run}: no saved predictions ({', '.join(missing)}); "
                             "finish it with --resume first")
     return [load_predictions(p, data.tensor.mask.shape[1]) for p in paths]
-
-
-def run_predict(run_dir: Path, *, tensor: TrialTensor | None = None, progress: bool = True) -> dict:
-    """Reload a run's best checkpoints, re-predict its test sets, compare with the saved predictions.
-
-    Works on a fusion run folder and on each `models/<name>/` of an
-    ablation run (XGBoost from its saved per-fold boosters).  Returns (and writes to `repredict.json`) a per-seed
-    verdict: bit-identical or the largest differences.  Nothing saved by
-    the run is overwritten.
-    """
-    from restasmr_jax import checkpoint, train
-    from restasmr_jax import splits as splits_mod
-
-    run_dir = Path(run_dir)
-    options = replace(load_options(run_dir), progress=progress)
-    data = prepare_data(options, None, tensor=tensor)
-    check_same_data(run_dir, data)
-    splits = splits_mod.load_splits(run_dir, data.tensor)
-    model_dirs = [run_dir] if (run_dir / CHECKPOINT_DIR).exists() else sorted(
-        p for p in (run_dir / "models").glob("*") if (p / CHECKPOINT_DIR).exists())
-    if not model_dirs and not (run_dir / "models" / "xgboost").exists():
-        raise PipelineError(f"{run_dir}: no {CHECKPOINT_DIR}/ folder to reload (did training finish?)")
-    verdicts = {}
-    for model_dir in model_dirs:
-        name = options.train.features if model_dir == run_dir else model_dir.name
-        cfg = options.train if model_dir == run_dir else replace(options.train, features=name)
-        restored = checkpoint.load_run(model_dir / CHECKPOINT_DIR)
-        if restored.cfg != cfg or restored.splits != splits:
-            raise PipelineError(f"{model_dir / CHECKPOINT_DIR}: its config or folds differ from the run's "
-                                f"options.json / split file")
-        per_seed = train.predict(restored, data.tensor, splits, cfg)
-        n_frames = data.tensor.mask.shape[1]
-        saved = [load_predictions(p, n_frames) for p in prediction_paths(model_dir, cfg.n_seeds)]
-        verdicts[name] = [compare_predictions(new, old) for new, old in zip(per_seed, saved)]
-    xgb_dir = run_dir / "models" / "xgboost"
-    if (xgb_dir / "booster-fold0.json").exists():
-        verdicts["xgboost"] = [repredict_xgboost(xgb_dir, data, splits, options)]
-    identical = all(v["identical"] for seeds in verdicts.values() for v in seeds)
-    result = {"run": str(run_dir), "identical": identical, "models": verdicts}
-    storage.write_json(run_dir / "repredict.json", result)
-    word = "bit-identical to" if identical else "DIFFERENT from"
-    print(f"[predict] re-predicted test sets are {word} the saved predictions ({run_dir})")
-    return result
-
-
-def repredict_xgboost(xgb_dir: Path, data: Data, splits, options: RunOptions) -> dict:
-    """Reload the saved per-fold boosters, re-score the test frames, compare with the saved predictions."""
-    import xgboost
-
-    from restasmr_jax.xgb import predict_xgb
-
-    boosters = []
-    for split in splits:
-        booster = xgboost.Booster()
-        booster.load_model(bytearray((xgb_dir / f"booster-fold{split.fold}.json").read_bytes()))
-        boosters.append(booster)
-    new = predict_xgb(boosters, data.tensor, splits, features="fusion", feature_cfg=options.feature_cfg)
-    saved = load_predictions(xgb_dir / PREDICTIONS_DIR / "seed0.pkl", data.tensor.mask.shape[1])
-    return compare_predictions(new, saved)
-
-
-def compare_predictions(new: Predictions, old: Predictions) -> dict:
-    """Field-by-field exact comparison; the largest difference of each field that differs."""
-    differences = {}
-    for name in Predictions.__dataclass_fields__:
-        a, b = np.asarray(getattr(new, name)), np.asarray(getattr(old, name))
-        if a.shape != b.shape:
-            differences[name] = f"shape {a.shape} vs {b.shape}"
-        elif not np.array_equal(a, b):
-            differences[name] = (float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
-                                 if a.dtype.kind in "biuf" else "values differ")
-    return {"identical": not differences, "differences": differences}

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from fake_tensor import make_tensor
-from restasmr_jax import pipeline, splits as splits_mod
+from restasmr_jax import pipeline, repredict, splits as splits_mod
 from restasmr_jax.config import StatsConfig, TrainConfig, XGBConfig
 from restasmr_jax.dataset import TrialTensor
 from restasmr_jax.paper_artifact import load_predictions
@@ -122,7 +122,7 @@ def test_run_folder_holds_every_output(fusion_run):
 
 def test_predict_reloads_checkpoints_bit_identically(fusion_run, tmp_path):
     run_dir, tensor, _ = fusion_run
-    assert pipeline.run_predict(run_dir, tensor=tensor, progress=False)["identical"]
+    assert repredict.run_predict(run_dir, tensor=tensor, progress=False)["identical"]
     assert json.loads((run_dir / "repredict.json").read_text())["identical"] is True
 
     # the comparison can fail: one probability nudged in a copy of the run
@@ -131,7 +131,7 @@ def test_predict_reloads_checkpoints_bit_identically(fusion_run, tmp_path):
     records = pickle.loads(path.read_bytes())
     records[0]["probs"][0] = np.nextafter(records[0]["probs"][0], np.float32(2))
     path.write_bytes(pickle.dumps(records))
-    verdict = pipeline.run_predict(copy, tensor=tensor, progress=False)
+    verdict = repredict.run_predict(copy, tensor=tensor, progress=False)
     assert not verdict["identical"]
     seed0, seed1 = verdict["models"]["fusion"]
     assert set(seed0["differences"]) == {"probs"} and seed1["identical"]
@@ -173,7 +173,7 @@ def test_ablations_table2_reuses_fusion_and_adds_xgboost(fusion_run, tmp_path):
     assert [r["n_test_rows"] for r in rows] == [int(fusion.mask[fusion.fold == f].sum()) for f in range(4)]
     assert "SYNTHETIC" in (out / "table2.md").read_text()
     # the saved boosters reproduce the saved XGBoost predictions bit for bit
-    verdict = pipeline.run_predict(out, tensor=tensor, progress=False)
+    verdict = repredict.run_predict(out, tensor=tensor, progress=False)
     assert verdict["models"]["xgboost"][0]["identical"] and verdict["identical"]
 
 
