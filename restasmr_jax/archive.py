@@ -5,6 +5,10 @@ a real archive in `data/` (log/, ppg/, stim/) wins; otherwise the seeded
 synthetic archive is generated once into `data/synthetic/` and reused.
 A synthetic archive is recognised by the marker file the generator writes
 last, so a half-generated folder is never mistaken for a complete one.
+Its folder is named by the seed, the participant count and a fingerprint of
+the generator (its source, its config and the libraries that shape its
+bytes), so code that writes different bytes never reuses an archive an
+older version wrote: it generates a fresh one beside it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import dataclasses
 import json
 import os
 import shutil
+import sys
+from importlib import metadata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,8 +87,24 @@ def open_archive(root: str | os.PathLike) -> Archive:
     return Archive(root=root, source="real")
 
 
+# What decides the generator's bytes besides the SynthConfig: its own source, the constants
+# in config.py, and the libraries whose output it writes (numpy's streams, PyAV's encoders).
+_GENERATOR_SOURCES = (Path(__file__).with_name("config.py"), *sorted(Path(__file__).with_name("synth").glob("*.py")))
+_GENERATOR_LIBRARIES = ("numpy", "av")
+
+
+def generator_fingerprint(synth: SynthConfig) -> str:
+    """sha256 over the generator's source files, `synth` and the versions of the libraries it writes with."""
+    return storage.sha256_json({
+        "config": dataclasses.asdict(synth),
+        "code": storage.source_digest(_GENERATOR_SOURCES),
+        "versions": {name: metadata.version(name) for name in _GENERATOR_LIBRARIES},
+    })
+
+
 def synthetic_root(data_dir: Path, synth: SynthConfig) -> Path:
-    return data_dir / "synthetic" / f"seed{synth.seed}-n{synth.n_subjects}"
+    name = f"seed{synth.seed}-n{synth.n_subjects}-{generator_fingerprint(synth)[:12]}"
+    return Path(data_dir) / "synthetic" / name
 
 
 def ensure_synthetic(root: Path, synth: SynthConfig, *, progress: bool = True) -> Archive:
@@ -91,11 +113,21 @@ def ensure_synthetic(root: Path, synth: SynthConfig, *, progress: bool = True) -
         return open_archive(root)
     from restasmr_jax.synth import generate_archive  # heavy imports only when generating
 
+    base = f"seed{synth.seed}-n{synth.n_subjects}"
+    older = sorted(p for p in root.parent.glob(f"{base}*")
+                   if p != root and (p.name == base or p.name.startswith(base + "-"))
+                   and not p.name.endswith(".partial") and (p / SYNTH_MARKER).exists())
+    if older:
+        print(f"[archive] the synthetic generator changed since {', '.join(map(str, older))} was written; "
+              f"generating a fresh archive into {root} (the older folder is left in place: delete it to free "
+              "the space)", file=sys.stderr, flush=True)
     staging = root.with_name(root.name + ".partial")
     if staging.exists():  # our own leftover from an interrupted generation
         shutil.rmtree(staging)
     generate_archive(staging, synth, progress=progress)
-    storage.write_json(staging / SYNTH_MARKER, {"generator": "restasmr_jax.synth", **dataclasses.asdict(synth)})
+    storage.write_json(staging / SYNTH_MARKER, {"generator": "restasmr_jax.synth",
+                                                "generator_fingerprint": generator_fingerprint(synth),
+                                                **dataclasses.asdict(synth)})
     os.replace(staging, root)
     return open_archive(root)
 

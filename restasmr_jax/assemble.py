@@ -251,7 +251,7 @@ def load_or_build_tensor(archive, ingested, *, feature_cfg: FeatureConfig = Feat
     `num_threads`: torch threads for ResNet inference (default: all cores;
     on an oversubscribed machine 1 can be several times faster).
     """
-    from restasmr_jax.features.cache import load_stimulus_features
+    from restasmr_jax.features.cache import feature_code_digest, load_stimulus_features
     from restasmr_jax.features.weights import cache_identity, resolve_weights_spec, weights_provenance
     from restasmr_jax.io.stimuli import StimulusWindow, check_decodable, stimulus_paths
 
@@ -263,6 +263,8 @@ def load_or_build_tensor(archive, ingested, *, feature_cfg: FeatureConfig = Feat
     hashes = archive_mod.input_hashes(archive, cache_dir)
     identity = {
         "format": TENSOR_FORMAT,
+        "code": storage.source_digest([Path(__file__), Path(__file__).with_name("dataset.py")]),
+        "feature_code": feature_code_digest(),
         "input_hashes": hashes,
         "ingested_sha256": ingested_digest(ingested),
         "feature_cfg": dataclasses.asdict(feature_cfg),

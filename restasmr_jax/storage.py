@@ -14,7 +14,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 _CHUNK = 1 << 20
 
@@ -78,6 +78,16 @@ def sha256_json(obj: Any) -> str:
     """Stable hash of a JSON-serialisable object (cache keys from configs)."""
     text = json.dumps(obj, sort_keys=True, default=_json_default)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def source_digest(paths: Iterable[str | os.PathLike]) -> str:
+    """sha256 over the names and bytes of source files: part of a cache key, so that editing the
+    code that computes a cached value recomputes it (no version constant to forget to bump)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        path = Path(path)
+        digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 # A digest taken less than this long after the file last changed is re-checked next

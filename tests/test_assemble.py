@@ -233,6 +233,23 @@ def test_load_or_build_caches_and_invalidates(tmp_path, tiny_archive_dir, decode
     assert len(list((cache / "dataset").glob("tensor-*.json"))) == 3
 
 
+def test_editing_the_feature_code_recomputes_features_and_tensor(tmp_path, tiny_archive_dir, decode_calls,
+                                                                  monkeypatch):
+    from restasmr_jax.features import cache as feature_cache
+
+    ingested = fake_ingested([1], TINY, videos=("vid7",))
+    build = lambda: load_or_build_tensor(tiny_archive_dir, ingested, feature_cfg=TINY_FEATURES, protocol=TINY,  # noqa: E731
+                                         cache_dir=tmp_path / "cache", progress=False, num_threads=1)
+    first = build()
+    assert decode_calls == ["nature3.avi"]
+    edited = tmp_path / "audio.py"
+    edited.write_bytes(feature_cache.FEATURE_SOURCES[0].read_bytes() + b"# a changed feature\n")
+    monkeypatch.setattr(feature_cache, "FEATURE_SOURCES", (edited, *feature_cache.FEATURE_SOURCES[1:]))
+    again = build()
+    assert decode_calls == ["nature3.avi", "nature3.avi"]
+    assert again.provenance["tensor_key"] != first.provenance["tensor_key"]
+
+
 def test_features_match_direct_extraction(tmp_path, tiny_archive_dir):
     """The tensor's audio block equals the audio features of the stimulus decoded directly."""
     from restasmr_jax.features.audio import audio_features

@@ -1,6 +1,7 @@
 """Biopac text-export reader: header-driven parsing, encodings, checks, content-hash cache (SPEC §1.2)."""
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -171,7 +172,9 @@ def test_cache_hit_does_not_parse_and_a_change_invalidates(tmp_path, values, mon
     cache = tmp_path / "cache"
     first = read_biopac(path, cache_dir=cache)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    assert (cache / "biopac" / f"{digest}-v{biopac.CACHE_VERSION}.npy").exists()
+    reader = Path(biopac.__file__)
+    code = hashlib.sha256(reader.name.encode() + b"\0" + reader.read_bytes() + b"\0").hexdigest()
+    assert (cache / "biopac" / f"{digest}-{code[:12]}.npy").exists()
 
     def no_parsing(_):
         raise AssertionError("parsed although the cache holds this content")
@@ -187,6 +190,22 @@ def test_cache_hit_does_not_parse_and_a_change_invalidates(tmp_path, values, mon
         read_biopac(path, cache_dir=cache)
     monkeypatch.undo()
     np.testing.assert_array_equal(read_biopac(path, cache_dir=cache).samples, printed(values[::-1]))
+
+
+def test_editing_the_reader_invalidates_the_cache(tmp_path, values, monkeypatch):
+    path, _ = export(tmp_path / "001_csv.txt", values)
+    cache = tmp_path / "cache"
+    read_biopac(path, cache_dir=cache)
+    edited = tmp_path / "biopac.py"
+    edited.write_bytes(Path(biopac.__file__).read_bytes() + b"# a fix\n")
+    monkeypatch.setattr(biopac, "__file__", str(edited))
+    parsed = []
+    real = biopac.parse_biopac
+    monkeypatch.setattr(biopac, "parse_biopac", lambda p: parsed.append(p) or real(p))
+    read_biopac(path, cache_dir=cache)
+    assert parsed == [path]
+    read_biopac(path, cache_dir=cache)
+    assert parsed == [path]  # the new entry is reused
 
 
 def count_hashing(monkeypatch):

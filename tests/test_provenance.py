@@ -93,3 +93,45 @@ def test_atomic_write_uses_default_permissions(tmp_path):
     finally:
         os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_generator_fingerprint_follows_source_and_config(tmp_path, monkeypatch):
+    from restasmr_jax.config import SynthConfig
+
+    source = tmp_path / "generator.py"
+    source.write_text("A = 1\n")
+    monkeypatch.setattr(archive, "_GENERATOR_SOURCES", (source,))
+    first = archive.generator_fingerprint(SynthConfig())
+    assert archive.generator_fingerprint(SynthConfig()) == first
+    assert archive.generator_fingerprint(SynthConfig(seed=1)) != first
+    source.write_text("A = 2\n")
+    assert archive.generator_fingerprint(SynthConfig()) != first
+
+
+def test_changed_generator_writes_a_fresh_archive_and_keeps_the_old(tmp_path, monkeypatch, capsys):
+    import restasmr_jax.synth as synth_pkg
+    from restasmr_jax.config import SynthConfig
+
+    def fake_generate(out, cfg, progress=True):
+        for sub in ("log", "ppg", "stim"):
+            (out / sub).mkdir(parents=True)
+        (out / "log" / "version.txt").write_text(str(source.read_text()))
+
+    source = tmp_path / "generator.py"
+    source.write_text("old\n")
+    monkeypatch.setattr(archive, "_GENERATOR_SOURCES", (source,))
+    monkeypatch.setattr(synth_pkg, "generate_archive", fake_generate)
+    cfg = SynthConfig(seed=3, n_subjects=2)
+    old_root = archive.synthetic_root(tmp_path, cfg)
+    assert archive.ensure_synthetic(old_root, cfg, progress=False).root == old_root
+    assert capsys.readouterr().err == ""
+
+    source.write_text("new\n")
+    new_root = archive.synthetic_root(tmp_path, cfg)
+    assert new_root != old_root and new_root.parent == old_root.parent
+    found = archive.ensure_synthetic(new_root, cfg, progress=False)
+    assert found.root == new_root and found.synth["generator_fingerprint"] == archive.generator_fingerprint(cfg)
+    assert (new_root / "log" / "version.txt").read_text() == "new\n"
+    assert (old_root / "log" / "version.txt").read_text() == "old\n"  # never deleted
+    assert str(old_root) in capsys.readouterr().err
+    assert archive.ensure_synthetic(new_root, cfg, progress=False).root == new_root  # reused, no regeneration

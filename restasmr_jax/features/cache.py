@@ -2,7 +2,7 @@
 
 One file per stimulus: `<cache_dir>/features/<stem>-<key>.npz` holding
 `video [time, 512]`, `audio [time, 31]` and the provenance as JSON.  The key
-hashes the stimulus file's sha256, the weights provenance (kind, seed, file
+hashes the stimulus file's sha256, the feature code's source, the weights provenance (kind, seed, file
 sha256, torch/torchvision versions), the FeatureConfig, the window and the
 decoder/librosa versions: any change recomputes, an unchanged stimulus is
 read back without decoding anything or building the network.  Trial 0's
@@ -35,6 +35,14 @@ if TYPE_CHECKING:  # torch is imported only when a stimulus has to be computed
     from restasmr_jax.features.video import VideoEncoder
 
 FORMAT_VERSION = 1
+_PACKAGE = Path(__file__).resolve().parent.parent
+# The code that turns a stimulus file into its cached rows: part of the key, so an edit recomputes.
+FEATURE_SOURCES = tuple(_PACKAGE / name for name in (
+    "features/audio.py", "features/video.py", "features/weights.py", "features/cache.py", "io/stimuli.py"))
+
+
+def feature_code_digest() -> str:
+    return storage.source_digest(FEATURE_SOURCES)
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,7 @@ def feature_key(stimulus_sha256: str, weights: dict, feature_cfg: FeatureConfig,
     cfg.pop("video_weights")  # represented by the resolved weights below
     return storage.sha256_json({
         "format": FORMAT_VERSION,
+        "code": feature_code_digest(),
         "stimulus_sha256": stimulus_sha256,
         "weights": cache_identity(weights),
         "feature_cfg": cfg,

@@ -20,7 +20,7 @@ instant within ±5e-5 min).
 
 Cache: `read_biopac(path, cache_dir=...)` stores the parsed samples as `.npy`
 plus a JSON header under `cache_dir/biopac/`, named by the sha256 of the
-source bytes, so an entry can never be stale.  To skip re-hashing ~50 MB on
+source bytes and of this module's source, so an entry can never be stale.  To skip re-hashing ~50 MB on
 every load, the digest itself is memoised per (path, size, mtime, ctime,
 inode) and trusted only when it was computed well after the file last
 changed (git's "racy clean" rule), so a rewrite inside one coarse
@@ -41,7 +41,6 @@ import polars as pl
 
 from restasmr_jax import storage
 
-CACHE_VERSION = 1  # bump when parsing changes what a cache entry holds
 _HEAD_BYTES = 1 << 16
 _TAIL_BYTES = 1 << 10
 _PRECISION_SAMPLE_ROWS = 200
@@ -334,7 +333,8 @@ def read_biopac(path: str | os.PathLike, *, cache_dir: str | os.PathLike | None 
     if cache_dir is None:
         return parse_biopac(path)
     store = Path(cache_dir) / "biopac"
-    entry = store / f"{content_sha256(path, store)}-v{CACHE_VERSION}"
+    # Keyed by the source bytes and by this reader's own code: editing the parser re-parses.
+    entry = store / f"{content_sha256(path, store)}-{storage.source_digest([Path(__file__)])[:12]}"
     samples_path, header_path = entry.with_suffix(".npy"), entry.with_suffix(".json")
     if samples_path.exists() and header_path.exists():
         try:
