@@ -28,8 +28,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import polars as pl
-
 from restasmr_jax.archive import resolve_archive
 from restasmr_jax.io import biopac
 
@@ -63,12 +61,11 @@ def _pandas_authors_call(path: Path):
 
 
 def _polars_body(path: Path):
+    """The reader's own Polars call on the body, without its checks."""
     with open(path, "rb") as fh:
         header = biopac._parse_header(path, fh.read(1 << 16), whole_file=False)
     schema = biopac._schema(header)
-    numeric = [name for name in schema if name != "_trailing"]
-    return pl.read_csv(path, has_header=False, separator="\t", quote_char=None, skip_lines=header.body_line - 1,
-                       schema=schema, columns=list(range(len(numeric))))
+    return biopac._read_body(path, header, schema, [name for name in schema if name != "_trailing"])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -223,6 +223,15 @@ def prediction_paths(model_dir: Path, n_seeds: int) -> list[Path]:
     return [Path(model_dir) / PREDICTIONS_DIR / f"seed{k}.pkl" for k in range(n_seeds)]
 
 
+def xgboost_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / "models" / "xgboost"
+
+
+def booster_path(model_dir: Path, fold: int) -> Path:
+    """One fold's trees as XGBoost JSON: auditable, and reloaded by `repredict`."""
+    return Path(model_dir) / f"booster-fold{fold}.json"
+
+
 def save_predictions(path: Path, pred: Predictions) -> Path:
     """The published artifact's pickle schema plus `mask` and `fold` (C's writer)."""
     from restasmr_jax.paper_artifact import write_predictions
@@ -284,7 +293,10 @@ class Stages:
     data: Data
     splits: list
     timings: Timings
-    resume: bool
+
+    @property
+    def resume(self) -> bool:
+        return self.options.resume is not None
 
 
 def run_recorded(name: str, options: RunOptions, tensor: TrialTensor | None, model_stages) -> Path:
@@ -302,7 +314,7 @@ def run_recorded(name: str, options: RunOptions, tensor: TrialTensor | None, mod
         write_run_manifest(run_dir, options, data, status="running", timings=timings)
         with timings.stage("splits", options.progress):
             splits = make_or_load_splits(data.tensor, options.train, run_dir)
-        report, extra = model_stages(Stages(run_dir, options, data, splits, timings, options.resume is not None))
+        report, extra = model_stages(Stages(run_dir, options, data, splits, timings))
     except BaseException as exc:
         write_run_manifest(run_dir, options, data, status="failed", timings=timings,
                            extra={"error": f"{type(exc).__name__}: {exc}"})
@@ -356,7 +368,8 @@ def xgboost_stage(run: Stages) -> Predictions:
     """SPEC §8 on the same folds; saves predictions, per-fold boosters (reloadable JSON) and fold sizes."""
     from restasmr_jax.xgb import run_xgb
 
-    path = run.run_dir / "models" / "xgboost" / PREDICTIONS_DIR / "seed0.pkl"
+    model_dir = xgboost_dir(run.run_dir)
+    path = prediction_paths(model_dir, 1)[0]
     if run.resume and path.exists():
         return load_predictions(path, run.data.tensor.mask.shape[1])
     with run.timings.stage("xgboost", run.options.progress):
@@ -364,9 +377,8 @@ def xgboost_stage(run: Stages) -> Predictions:
                          feature_cfg=run.options.feature_cfg, progress=run.options.progress)
     save_predictions(path, result.predictions)
     for report, booster in zip(result.folds, result.boosters):
-        storage.atomic_write_bytes(path.parent.parent / f"booster-fold{report.fold}.json",
-                                   bytes(booster.save_raw(raw_format="json")))
-    storage.write_json(path.parent.parent / "folds.json", [
+        storage.atomic_write_bytes(booster_path(model_dir, report.fold), bytes(booster.save_raw(raw_format="json")))
+    storage.write_json(model_dir / "folds.json", [
         {"fold": r.fold, "n_train_rows": r.n_train_rows, "n_test_rows": r.n_test_rows,
          "scale_pos_weight": r.scale_pos_weight} for r in result.folds])
     return result.predictions

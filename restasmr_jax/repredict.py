@@ -9,8 +9,8 @@ import numpy as np
 
 from restasmr_jax import storage
 from restasmr_jax.dataset import TrialTensor
-from restasmr_jax.pipeline import (CHECKPOINT_DIR, PREDICTIONS_DIR, Data, PipelineError, check_same_data,
-                                   load_predictions, prediction_paths, prepare_data)
+from restasmr_jax.pipeline import (CHECKPOINT_DIR, Data, PipelineError, booster_path, check_same_data,
+                                   load_predictions, prediction_paths, prepare_data, xgboost_dir)
 from restasmr_jax.predictions import Predictions
 from restasmr_jax.run_options import RunOptions, load_options
 
@@ -33,8 +33,9 @@ def run_predict(run_dir: Path, *, tensor: TrialTensor | None = None, progress: b
     splits = splits_mod.load_splits(run_dir, data.tensor)
     model_dirs = [run_dir] if (run_dir / CHECKPOINT_DIR).exists() else sorted(
         p for p in (run_dir / "models").glob("*") if (p / CHECKPOINT_DIR).exists())
-    if not model_dirs and not (run_dir / "models" / "xgboost").exists():
+    if not model_dirs and not xgboost_dir(run_dir).exists():
         raise PipelineError(f"{run_dir}: no {CHECKPOINT_DIR}/ folder to reload (did training finish?)")
+    n_frames = data.tensor.mask.shape[1]
     verdicts = {}
     for model_dir in model_dirs:
         name = options.train.features if model_dir == run_dir else model_dir.name
@@ -44,11 +45,10 @@ def run_predict(run_dir: Path, *, tensor: TrialTensor | None = None, progress: b
             raise PipelineError(f"{model_dir / CHECKPOINT_DIR}: its config or folds differ from the run's "
                                 f"options.json / split file")
         per_seed = train.predict(restored, data.tensor, splits, cfg)
-        n_frames = data.tensor.mask.shape[1]
         saved = [load_predictions(p, n_frames) for p in prediction_paths(model_dir, cfg.n_seeds)]
         verdicts[name] = [compare_predictions(new, old) for new, old in zip(per_seed, saved)]
-    xgb_dir = run_dir / "models" / "xgboost"
-    if (xgb_dir / "booster-fold0.json").exists():
+    xgb_dir = xgboost_dir(run_dir)
+    if booster_path(xgb_dir, 0).exists():
         verdicts["xgboost"] = [repredict_xgboost(xgb_dir, data, splits, options)]
     identical = all(v["identical"] for seeds in verdicts.values() for v in seeds)
     result = {"run": str(run_dir), "identical": identical, "models": verdicts}
@@ -67,10 +67,10 @@ def repredict_xgboost(xgb_dir: Path, data: Data, splits, options: RunOptions) ->
     boosters = []
     for split in splits:
         booster = xgboost.Booster()
-        booster.load_model(bytearray((xgb_dir / f"booster-fold{split.fold}.json").read_bytes()))
+        booster.load_model(bytearray(booster_path(xgb_dir, split.fold).read_bytes()))
         boosters.append(booster)
     new = predict_xgb(boosters, data.tensor, splits, features="fusion", feature_cfg=options.feature_cfg)
-    saved = load_predictions(xgb_dir / PREDICTIONS_DIR / "seed0.pkl", data.tensor.mask.shape[1])
+    saved = load_predictions(prediction_paths(xgb_dir, 1)[0], data.tensor.mask.shape[1])
     return compare_predictions(new, saved)
 
 

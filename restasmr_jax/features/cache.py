@@ -12,6 +12,7 @@ read back without decoding anything or building the network.  Trial 0's
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.metadata
 import io
 import json
@@ -42,7 +43,11 @@ FEATURE_SOURCES = tuple(_PACKAGE / name for name in (
 
 
 def feature_code_digest() -> str:
-    return storage.source_digest(FEATURE_SOURCES)
+    """Digest of FEATURE_SOURCES, read once per process (the code this process imported)."""
+    return _source_digest_once(FEATURE_SOURCES)
+
+
+_source_digest_once = functools.cache(storage.source_digest)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ file-system tick still forces a re-hash.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -278,6 +279,14 @@ def _check_last_row(path: Path, header: _Header, n_rows: int) -> None:
         )
 
 
+def _read_body(path: Path, header: _Header, schema: dict[str, pl.DataType], numeric: list[str]) -> pl.DataFrame:
+    """The numeric columns of the data rows, in one Polars CSV pass (raises Polars' own errors)."""
+    return pl.read_csv(
+        path, has_header=False, separator="\t", quote_char=None, skip_lines=header.body_line - 1,
+        schema=schema, columns=list(range(len(numeric))), raise_if_empty=False,
+    )
+
+
 def parse_biopac(path: str | os.PathLike) -> BiopacRecording:
     """Parse one export (no cache).  Raises `BiopacFormatError` naming file and line."""
     path = Path(path)
@@ -287,10 +296,7 @@ def parse_biopac(path: str | os.PathLike) -> BiopacRecording:
     schema = _schema(header)
     numeric = [name for name in schema if name != "_trailing"]
     try:
-        frame = pl.read_csv(
-            path, has_header=False, separator="\t", quote_char=None, skip_lines=header.body_line - 1,
-            schema=schema, columns=list(range(len(numeric))), raise_if_empty=False,
-        )
+        frame = _read_body(path, header, schema, numeric)
     except pl.exceptions.PolarsError as exc:
         where = _locate_bad_row(path, header, numeric)
         raise BiopacFormatError(f"{path}: {where or f'unreadable data rows ({str(exc).splitlines()[0]})'}") from None
@@ -322,6 +328,12 @@ def parse_biopac(path: str | os.PathLike) -> BiopacRecording:
     )
 
 
+@functools.cache
+def _reader_digest(module_file: str) -> str:
+    """This reader's source digest, once per process: it describes the code that was imported."""
+    return storage.source_digest([Path(module_file)])
+
+
 def content_sha256(path: Path, cache_dir: Path) -> str:
     """sha256 of `path`'s bytes, memoised in `cache_dir` while the file is provably unchanged."""
     return storage.memoised_sha256([Path(path)], Path(cache_dir) / _MEMO_NAME)[Path(path)]
@@ -334,7 +346,7 @@ def read_biopac(path: str | os.PathLike, *, cache_dir: str | os.PathLike | None 
         return parse_biopac(path)
     store = Path(cache_dir) / "biopac"
     # Keyed by the source bytes and by this reader's own code: editing the parser re-parses.
-    entry = store / f"{content_sha256(path, store)}-{storage.source_digest([Path(__file__)])[:12]}"
+    entry = store / f"{content_sha256(path, store)}-{_reader_digest(__file__)[:12]}"
     samples_path, header_path = entry.with_suffix(".npy"), entry.with_suffix(".json")
     if samples_path.exists() and header_path.exists():
         try:
