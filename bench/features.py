@@ -49,15 +49,16 @@ def _own_stimuli(folder: Path, synth: SynthConfig) -> dict[str, Path]:
             sound = container.add_stream("pcm_s16le", rate=synth.audio_rate_hz, layout="mono")
             for j in range(int(synth.video_seconds * synth.video_fps)):
                 dy, dx = (j * 2) % height, (j * 3) % width
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(texture[dy:dy + height, dx:dx + width]),
-                                                   format="rgb24")
+                frame = av.VideoFrame.from_ndarray(
+                    np.ascontiguousarray(texture[dy : dy + height, dx : dx + width]), format="rgb24"
+                )
                 for packet in stream.encode(frame):
                     container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)
             samples = (rng.standard_normal(int(synth.video_seconds * synth.audio_rate_hz)) * 3000).astype(np.int16)
             for start in range(0, samples.size, 4096):
-                chunk = av.AudioFrame.from_ndarray(samples[None, start:start + 4096], format="s16", layout="mono")
+                chunk = av.AudioFrame.from_ndarray(samples[None, start : start + 4096], format="s16", layout="mono")
                 chunk.sample_rate = synth.audio_rate_hz
                 for packet in sound.encode(chunk):
                     container.mux(packet)
@@ -87,21 +88,32 @@ def _rate(frames: int, seconds: float) -> str:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.features", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stimuli", type=int, default=8, help="how many of the 8 stimuli to extract (default 8)")
-    parser.add_argument("--compare-frames", type=int, default=550,
-                        help="frames for the channels-last vs contiguous comparison (default 550 = one stimulus)")
+    parser.add_argument(
+        "--compare-frames",
+        type=int,
+        default=550,
+        help="frames for the channels-last vs contiguous comparison (default 550 = one stimulus)",
+    )
     parser.add_argument("--weights", default="random:0", help="ResNet-18 weights spec (default random:0)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads for the cold end-to-end extraction (default: all cores)")
-    parser.add_argument("--skip-tensor", action="store_true",
-                        help="skip the 272-trial tensor reload timing (needs the ingest stage)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads for the cold end-to-end extraction (default: all cores)",
+    )
+    parser.add_argument(
+        "--skip-tensor", action="store_true", help="skip the 272-trial tensor reload timing (needs the ingest stage)"
+    )
     args = parser.parse_args(argv)
 
     window = StimulusWindow.from_protocol(ProtocolConfig())
     paths, where = stimulus_paths(args.stimuli)
     info = stimuli.probe_stimulus(next(iter(paths.values())))
-    print(f"stimuli: {len(paths)} from {where}; {info.width}x{info.height} @ {float(info.fps):.3f} fps, "
-          f"audio {info.audio_rate} Hz; window {window.n_frames} steps from {float(window.start)} s; "
-          f"{os.cpu_count()} CPU cores (shared with other engineers' jobs: timings are noisy)")
+    print(
+        f"stimuli: {len(paths)} from {where}; {info.width}x{info.height} @ {float(info.fps):.3f} fps, "
+        f"audio {info.audio_rate} Hz; window {window.n_frames} steps from {float(window.start)} s; "
+        f"{os.cpu_count()} CPU cores (shared with other engineers' jobs: timings are noisy)"
+    )
 
     # 1. PyAV decoding of the window frames
     start = time.perf_counter()
@@ -123,13 +135,14 @@ def main(argv=None) -> None:
 
     # 3. ResNet-18 with and without channels-last on the same frames, with 1 thread and all cores
     cfg = FeatureConfig(video_weights=args.weights)
-    batch = np.concatenate([first_frames] * (-(-args.compare_frames // len(first_frames))))[:args.compare_frames]
+    batch = np.concatenate([first_frames] * (-(-args.compare_frames // len(first_frames))))[: args.compare_frames]
     n = len(batch)
     for threads in sorted({1, os.cpu_count() or 1}):
         timings = {}
         for channels_last in (False, True):
-            encoder = VideoEncoder(args.weights, resize=cfg.resize, crop=cfg.crop, channels_last=channels_last,
-                                   num_threads=threads)
+            encoder = VideoEncoder(
+                args.weights, resize=cfg.resize, crop=cfg.crop, channels_last=channels_last, num_threads=threads
+            )
             encoder.encode(batch[: encoder.batch_size])  # warm-up: oneDNN primitive creation
             start = time.perf_counter()
             encoder.encode(batch)
@@ -145,17 +158,27 @@ def main(argv=None) -> None:
     print(f"sha256 of the {len(paths)} stimulus files: {time.perf_counter() - start:.2f} s (memoised by the pipeline)")
     with tempfile.TemporaryDirectory(dir="data/cache" if Path("data/cache").is_dir() else None) as cache:
         start = time.perf_counter()
-        load_stimulus_features(paths, feature_cfg=cfg, window=window, cache_dir=cache, hashes=hashes,
-                                num_threads=args.threads, progress=True)
+        load_stimulus_features(
+            paths,
+            feature_cfg=cfg,
+            window=window,
+            cache_dir=cache,
+            hashes=hashes,
+            num_threads=args.threads,
+            progress=True,
+        )
         cold_s = time.perf_counter() - start
         start = time.perf_counter()
-        feats = load_stimulus_features(paths, feature_cfg=cfg, window=window, cache_dir=cache, hashes=hashes,
-                                        progress=False)
+        feats = load_stimulus_features(
+            paths, feature_cfg=cfg, window=window, cache_dir=cache, hashes=hashes, progress=False
+        )
         warm_s = time.perf_counter() - start
     total = len(paths) * window.n_frames
-    print(f"cold extraction, {len(paths)} stimuli, channels-last, {args.threads or os.cpu_count()} thread(s) "
-          "(decode + ResNet + librosa + write): "
-          f"{cold_s:.1f} s = {total / cold_s:.1f} frames/s")
+    print(
+        f"cold extraction, {len(paths)} stimuli, channels-last, {args.threads or os.cpu_count()} thread(s) "
+        "(decode + ResNet + librosa + write): "
+        f"{cold_s:.1f} s = {total / cold_s:.1f} frames/s"
+    )
     print(f"cached reload, {len(paths)} stimuli (npz read, no decoding): {warm_s * 1e3:.1f} ms")
     print(f"cold / cached: {cold_s / warm_s:.0f}x; av block {feats[next(iter(feats))].av.shape} per stimulus")
 
@@ -170,8 +193,10 @@ def main(argv=None) -> None:
         load_or_build_tensor(archive, ingested, progress=True, num_threads=args.threads)
         start = time.perf_counter()
         tensor = load_or_build_tensor(archive, ingested, progress=False)
-        print(f"tensor reload (input hashes + ingested digest + npz read) {tensor.X().shape}: "
-              f"{(time.perf_counter() - start) * 1e3:.0f} ms")
+        print(
+            f"tensor reload (input hashes + ingested digest + npz read) {tensor.X().shape}: "
+            f"{(time.perf_counter() - start) * 1e3:.0f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -32,9 +32,9 @@ from restasmr_jax.archive import resolve_archive
 from restasmr_jax.io import biopac
 
 
-def _timed(fn):
+def _timed(fn, *args, **kwargs):
     start = time.perf_counter()
-    result = fn()
+    result = fn(*args, **kwargs)
     return time.perf_counter() - start, result
 
 
@@ -81,25 +81,27 @@ def main(argv: list[str] | None = None) -> None:
     files = sorted(archive.ppg_dir.glob("*_csv.txt"))[: args.files]
     megabytes = sum(f.stat().st_size for f in files) / 1e6
     load = os.getloadavg()[0]
-    print(f"{len(files)} PPG files, {megabytes:.0f} MB ({archive.source} archive {archive.root}); "
-          f"{os.cpu_count()} CPUs, load average {load:.1f}")
+    print(
+        f"{len(files)} PPG files, {megabytes:.0f} MB ({archive.source} archive {archive.root}); "
+        f"{os.cpu_count()} CPUs, load average {load:.1f}"
+    )
     totals = dict.fromkeys(("authors", "bare", "polars", "pl_read_csv", "bytes", "first"), 0.0)
     cache = Path(tempfile.mkdtemp(prefix="bench-ppg-cache-"))
     try:
         for path in files:
             skip = _header_lines(path)
-            seconds, authors = _timed(lambda: _pandas_authors_call(path))
+            seconds, authors = _timed(_pandas_authors_call, path)
             totals["authors"] += seconds
-            seconds, bare = _timed(lambda: pd.read_csv(path, sep="\t", skiprows=skip, header=None))
+            seconds, bare = _timed(pd.read_csv, path, sep="\t", skiprows=skip, header=None)
             totals["bare"] += seconds
-            seconds, recording = _timed(lambda: biopac.parse_biopac(path))
+            seconds, recording = _timed(biopac.parse_biopac, path)
             totals["polars"] += seconds
             # skiprows=8 takes the first data row as the column header in exports without a count row
             assert bare.shape[0] == recording.samples.shape[0], path
             assert abs(authors.shape[0] - recording.samples.shape[0]) <= 1, path
-            totals["pl_read_csv"] += _timed(lambda: _polars_body(path))[0]
-            totals["bytes"] += _timed(lambda: open(path, "rb").read())[0]
-            totals["first"] += _timed(lambda: biopac.read_biopac(path, cache_dir=cache))[0]
+            totals["pl_read_csv"] += _timed(_polars_body, path)[0]
+            totals["bytes"] += _timed(path.read_bytes)[0]
+            totals["first"] += _timed(biopac.read_biopac, path, cache_dir=cache)[0]
         passes = []
         for _ in range(max(1, args.reloads)):
             start = time.perf_counter()
@@ -111,17 +113,27 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(cache)
 
     n = len(files)
-    rows = (("authors", "pandas.read_csv, authors' call"), ("bare", "pandas.read_csv, bare"),
-            ("polars", "Polars reader (parse_biopac)"), ("pl_read_csv", "pl.read_csv alone (no checks)"), ("bytes", "read the bytes only"),
-            ("first", "first read (parse+hash+cache)"), ("cached", "cached re-load (later run)"))
+    rows = (
+        ("authors", "pandas.read_csv, authors' call"),
+        ("bare", "pandas.read_csv, bare"),
+        ("polars", "Polars reader (parse_biopac)"),
+        ("pl_read_csv", "pl.read_csv alone (no checks)"),
+        ("bytes", "read the bytes only"),
+        ("first", "first read (parse+hash+cache)"),
+        ("cached", "cached re-load (later run)"),
+    )
     print(f"{'':34s}{'total s':>10s}{'per file s':>12s}")
     for name, label in rows:
         print(f"{label:34s}{totals[name]:10.3f}{totals[name] / n:12.4f}")
     print(f"Polars reader vs pandas, authors' call: {totals['authors'] / totals['polars']:5.1f}x faster (goal >= 5x)")
-    print(f"Polars reader vs pandas, bare call:     {totals['bare'] / totals['polars']:5.1f}x faster "
-          f"(reading the bytes alone is {totals['bare'] / totals['bytes']:.1f}x faster than this pandas call)")
-    print(f"pl.read_csv alone vs pandas, bare call: {totals['bare'] / totals['pl_read_csv']:5.1f}x faster "
-          "(the ceiling for a reader built on Polars' CSV parser)")
+    print(
+        f"Polars reader vs pandas, bare call:     {totals['bare'] / totals['polars']:5.1f}x faster "
+        f"(reading the bytes alone is {totals['bare'] / totals['bytes']:.1f}x faster than this pandas call)"
+    )
+    print(
+        f"pl.read_csv alone vs pandas, bare call: {totals['bare'] / totals['pl_read_csv']:5.1f}x faster "
+        "(the ceiling for a reader built on Polars' CSV parser)"
+    )
     print(f"cached re-load vs first read:           {totals['first'] / totals['cached']:5.0f}x faster (goal >= 50x)")
     print(f"cached re-load vs Polars parse:         {totals['polars'] / totals['cached']:5.0f}x faster")
 

@@ -34,8 +34,9 @@ def pandas_per_window(frame: pd.DataFrame, onsets_s, ends_s, fs: float) -> list[
         start = onset + 5.0
         while start + 5.0 < end:
             chunk = frame.loc[(frame["t"] >= start) & (frame["t"] < start + 5.0), "ch2"].to_numpy()
-            peaks, _ = scipy.signal.find_peaks(scipy.signal.sosfiltfilt(sos, chunk), distance=int(fs * 0.35),
-                                               prominence=0.5)
+            peaks, _ = scipy.signal.find_peaks(
+                scipy.signal.sosfiltfilt(sos, chunk), distance=int(fs * 0.35), prominence=0.5
+            )
             rr = np.diff(peaks) / fs * 1000.0
             valid = rr[(rr > 300) & (rr < 1300)]
             rates.append(60000.0 / valid.mean() if valid.size >= 3 else np.nan)
@@ -43,8 +44,9 @@ def pandas_per_window(frame: pd.DataFrame, onsets_s, ends_s, fs: float) -> list[
     return rates
 
 
-def stacked(ch2: np.ndarray, windows: list[tuple[int, int]], seconds: list[float], fs: float,
-            cfg: ValidationConfig) -> list[float]:
+def stacked(
+    ch2: np.ndarray, windows: list[tuple[int, int]], seconds: list[float], fs: float, cfg: ValidationConfig
+) -> list[float]:
     rates = []
     for (first, stop), epoch_s in zip(windows, seconds):
         count = pr.n_windows(epoch_s, cfg)
@@ -82,8 +84,10 @@ def main() -> None:
     print(f"pandas slice per window : {t_pandas * 1000:8.1f} ms")
     print(f"stacked [window, sample]: {t_ours * 1000:8.1f} ms")
     print(f"speed-up                : {t_pandas / t_ours:8.1f} x")
-    print(f"same windows: {ref.size == ours.size}; max |PR difference| over {both.sum()} windows: "
-          f"{np.abs(ref[both] - ours[both]).max():.3f} bpm (float time masks can shift a window by a sample)")
+    print(
+        f"same windows: {ref.size == ours.size}; max |PR difference| over {both.sum()} windows: "
+        f"{np.abs(ref[both] - ours[both]).max():.3f} bpm (float time masks can shift a window by a sample)"
+    )
 
 
 if __name__ == "__main__":

@@ -56,10 +56,16 @@ def _sklearn_metrics(truths, preds, probs, mask, is_nature, slots, sources) -> d
     precision, recall, f1, _ = precision_recall_fscore_support(y, p, average="macro", zero_division=0)
     y_nature, p_nature, _ = pooled([(a, b) for a, b in pairs if is_nature[a]])
     y_asmr, p_asmr, s_asmr = pooled([(a, b) for a, b in pairs if not is_nature[a]])
-    return {"accuracy": accuracy_score(y, p), "macro_f1": f1, "macro_precision": precision, "macro_recall": recall,
-            "nature_specificity": accuracy_score(y_nature, p_nature), "asmr_accuracy": accuracy_score(y_asmr, p_asmr),
-            "asmr_macro_f1": f1_score(y_asmr, p_asmr, average="macro", zero_division=0),
-            "asmr_auroc": roc_auc_score(y_asmr, s_asmr) if np.unique(y_asmr).size == 2 else np.nan}
+    return {
+        "accuracy": accuracy_score(y, p),
+        "macro_f1": f1,
+        "macro_precision": precision,
+        "macro_recall": recall,
+        "nature_specificity": accuracy_score(y_nature, p_nature),
+        "asmr_accuracy": accuracy_score(y_asmr, p_asmr),
+        "asmr_macro_f1": f1_score(y_asmr, p_asmr, average="macro", zero_division=0),
+        "asmr_auroc": roc_auc_score(y_asmr, s_asmr) if np.unique(y_asmr).size == 2 else np.nan,
+    }
 
 
 def researcher_loop(pred, cfg: StatsConfig, fraction: float = 1.0) -> dict:
@@ -87,9 +93,13 @@ def researcher_loop(pred, cfg: StatsConfig, fraction: float = 1.0) -> dict:
     out = {}
     for name in metrics.METRICS:
         b, n = np.array([r[name] for r in boot]), np.array([r[name] for r in null])
-        out[name] = {"per_fold": [r[name] for r in per_fold], "observed": observed[name],
-                     "ci": list(stats.percentile_ci(b, cfg.ci_level)), **stats.permutation_p(n, observed[name]),
-                     "cohens_d": stats.cohens_d(observed[name], n)}
+        out[name] = {
+            "per_fold": [r[name] for r in per_fold],
+            "observed": observed[name],
+            "ci": list(stats.percentile_ci(b, cfg.ci_level)),
+            **stats.permutation_p(n, observed[name]),
+            "cohens_d": stats.cohens_d(observed[name], n),
+        }
     return out
 
 
@@ -104,14 +114,20 @@ def _timed(fn):
 def main(argv: list[str] | None = None) -> None:
     s = StatsConfig()
     parser = argparse.ArgumentParser(prog="python -m bench.stats", description=__doc__.splitlines()[0])
-    parser.add_argument("--artifact", default=None, help="the authors' paper_fusion_results_4_fold.pkl "
-                        f"(default {paper_artifact.default_artifact_path()})")
+    parser.add_argument(
+        "--artifact",
+        default=None,
+        help=f"the authors' paper_fusion_results_4_fold.pkl (default {paper_artifact.default_artifact_path()})",
+    )
     parser.add_argument("--n-bootstrap", type=int, default=s.n_bootstrap, help=f"bootstrap resamples ({s.n_bootstrap})")
-    parser.add_argument("--n-permutation", type=int, default=s.n_permutation,
-                        help=f"permutations ({s.n_permutation})")
-    parser.add_argument("--baseline-fraction", type=float, default=0.1,
-                        help="time this fraction of the loop's resamples and scale the time up (default 0.1: "
-                             "the whole loop takes minutes; 1 runs all of it)")
+    parser.add_argument("--n-permutation", type=int, default=s.n_permutation, help=f"permutations ({s.n_permutation})")
+    parser.add_argument(
+        "--baseline-fraction",
+        type=float,
+        default=0.1,
+        help="time this fraction of the loop's resamples and scale the time up (default 0.1: "
+        "the whole loop takes minutes; 1 runs all of it)",
+    )
     args = parser.parse_args(argv)
     cfg = replace(s, n_bootstrap=args.n_bootstrap, n_permutation=args.n_permutation)
     try:
@@ -122,9 +138,11 @@ def main(argv: list[str] | None = None) -> None:
     import jax.numpy as jnp
 
     jnp.zeros(1).block_until_ready()  # start the JAX runtime outside the timings (not our code)
-    print(f"{pred.n_trials} trials, {np.unique(pred.subject).size} participants, {pred.truths.shape[1]} frames; "
-          f"{cfg.n_bootstrap} bootstraps + {cfg.n_permutation} permutations; {len(metrics.METRICS)} metrics; "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other jobs slow every contender)")
+    print(
+        f"{pred.n_trials} trials, {np.unique(pred.subject).size} participants, {pred.truths.shape[1]} frames; "
+        f"{cfg.n_bootstrap} bootstraps + {cfg.n_permutation} permutations; {len(metrics.METRICS)} metrics; "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other jobs slow every contender)"
+    )
     cold, cold_cpu, table = _timed(lambda: engine(pred, cfg))
     warm, warm_cpu, _ = _timed(lambda: engine(pred, replace(cfg, seed=cfg.seed + 1)))
     with warnings.catch_warnings():
@@ -136,14 +154,18 @@ def main(argv: list[str] | None = None) -> None:
     print(f"JAX engine, first call (tables + compile + run): {cold:8.3f}s {cold_cpu:7.3f}s")
     print(f"JAX engine, compiled (another seed):             {warm:8.3f}s {warm_cpu:7.3f}s")
     print(f"numpy/sklearn loop:                              {loop * scale:8.3f}s {loop_cpu * scale:7.3f}s{note}")
-    print(f"speed-up, first call: {loop * scale / cold:.0f}x wall, {loop_cpu / cold_cpu * scale:.0f}x CPU; "
-          f"compiled: {loop * scale / warm:.0f}x wall, {loop_cpu / warm_cpu * scale:.0f}x CPU")
+    print(
+        f"speed-up, first call: {loop * scale / cold:.0f}x wall, {loop_cpu / cold_cpu * scale:.0f}x CPU; "
+        f"compiled: {loop * scale / warm:.0f}x wall, {loop_cpu / warm_cpu * scale:.0f}x CPU"
+    )
     for name in ("macro_f1", "asmr_auroc"):
         ours, theirs = table["metrics"][name], reference[name]
-        print(f"{name}: pooled {ours['observed']:.4f} vs {theirs['observed']:.4f}; 95 % CI "
-              f"[{ours['ci'][0]:.4f}, {ours['ci'][1]:.4f}] vs [{theirs['ci'][0]:.4f}, {theirs['ci'][1]:.4f}]; "
-              f"p {ours['p_report']} vs {theirs['p_report']}; d {ours['cohens_d']:.2f} vs {theirs['cohens_d']:.2f} "
-              f"(different random draws: agreement in distribution)")
+        print(
+            f"{name}: pooled {ours['observed']:.4f} vs {theirs['observed']:.4f}; 95 % CI "
+            f"[{ours['ci'][0]:.4f}, {ours['ci'][1]:.4f}] vs [{theirs['ci'][0]:.4f}, {theirs['ci'][1]:.4f}]; "
+            f"p {ours['p_report']} vs {theirs['p_report']}; d {ours['cohens_d']:.2f} vs {theirs['cohens_d']:.2f} "
+            f"(different random draws: agreement in distribution)"
+        )
 
 
 if __name__ == "__main__":

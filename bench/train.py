@@ -46,26 +46,51 @@ NOMINAL_GFLOPS = 157.0  # issue 6: 2-core AMD EPYC, AVX2 + FMA, fp32
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m bench.train", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=3, help="timed epochs per side after one warm-up epoch "
-                        "(default 3; the median is compared)")
-    parser.add_argument("--side", choices=("both", "jax", "torch"), default="both",
-                        help="which implementation(s) to time (default both)")
-    parser.add_argument("--jax-devices", type=int, default=os.cpu_count() or 1,
-                        help="JAX CPU devices the fold axis is sharded over (default: one per core)")
-    parser.add_argument("--seeds", type=int, default=1, help="seeds trained side by side by the JAX program "
-                        "(default 1; the torch reference always trains one)")
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="alternate the two sides this many times (fresh processes each round) and pool the "
-                        "timed epochs, so that drifting load from other processes hits both alike (default 1)")
-    parser.add_argument("--no-hugetlb", action="store_true",
-                        help=f"do not set GLIBC_TUNABLES={HUGETLB} for the two measured processes")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.train",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=3,
+        help="timed epochs per side after one warm-up epoch (default 3; the median is compared)",
+    )
+    parser.add_argument(
+        "--side",
+        choices=("both", "jax", "torch"),
+        default="both",
+        help="which implementation(s) to time (default both)",
+    )
+    parser.add_argument(
+        "--jax-devices",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="JAX CPU devices the fold axis is sharded over (default: one per core)",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="seeds trained side by side by the JAX program (default 1; the torch reference always trains one)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="alternate the two sides this many times (fresh processes each round) and pool the "
+        "timed epochs, so that drifting load from other processes hits both alike (default 1)",
+    )
+    parser.add_argument(
+        "--no-hugetlb", action="store_true", help=f"do not set GLIBC_TUNABLES={HUGETLB} for the two measured processes"
+    )
     parser.add_argument("--child", choices=("jax", "torch"), help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 # ----------------------------------------------------------------------------- shared set-up
+
 
 def random_tensor(seed: int = 0):
     """A TrialTensor of the real shapes filled with random numbers (34 participants x 8 videos)."""
@@ -85,11 +110,20 @@ def random_tensor(seed: int = 0):
     condition = np.array([condition_of(v) for v in videos])
     intensity = np.where(mask & (condition == "ASMR")[:, None], rng.integers(0, 4, mask.shape), 0).astype(np.int8)
     av = rng.normal(size=(len(VIDEO_CODES), n_time, features.video_dim + features.audio_dim)).astype(np.float32)
-    return TrialTensor(av=av, ppg=np.where(mask, rng.normal(size=mask.shape), 0).astype(np.float32),
-                       stim_index=np.tile(np.arange(len(VIDEO_CODES), dtype=np.int32), len(SUBJECT_IDS)),
-                       y=(intensity > 0).astype(np.int32), intensity=intensity, mask=mask, subject=subjects,
-                       video=videos, trial_index=trial_index, condition=condition, n_valid=n_valid,
-                       provenance={"source": "random arrays for bench.train"})
+    return TrialTensor(
+        av=av,
+        ppg=np.where(mask, rng.normal(size=mask.shape), 0).astype(np.float32),
+        stim_index=np.tile(np.arange(len(VIDEO_CODES), dtype=np.int32), len(SUBJECT_IDS)),
+        y=(intensity > 0).astype(np.int32),
+        intensity=intensity,
+        mask=mask,
+        subject=subjects,
+        video=videos,
+        trial_index=trial_index,
+        condition=condition,
+        n_valid=n_valid,
+        provenance={"source": "random arrays for bench.train"},
+    )
 
 
 def dense_flops_per_frame(n_in: int, hidden: int, layers: int, n_classes: int = 2) -> int:
@@ -115,6 +149,7 @@ def epoch_gflop(sizes, n_time: int, per_frame: int) -> float:
 
 # ----------------------------------------------------------------------------- the two sides
 
+
 def run_jax(args) -> dict:
     from restasmr_jax import train
 
@@ -134,9 +169,17 @@ def run_jax(args) -> dict:
         state, loss, _ = session.run_epoch(state, epoch)
         times.append(time.perf_counter() - start)
     jax.block_until_ready(state)
-    return {"side": "jax", "first_epoch_s": times[0], "epoch_s": times[1:], "devices": n_devices,
-            "sharded": session.place.replica is not None, "seeds": args.seeds, "sizes": sizes,
-            "executed_gflop": executed_gflop(session, cfg, tensor.ppg.shape[1]), "jax": jax.__version__}
+    return {
+        "side": "jax",
+        "first_epoch_s": times[0],
+        "epoch_s": times[1:],
+        "devices": n_devices,
+        "sharded": session.place.replica is not None,
+        "seeds": args.seeds,
+        "sizes": sizes,
+        "executed_gflop": executed_gflop(session, cfg, tensor.ppg.shape[1]),
+        "jax": jax.__version__,
+    }
 
 
 def executed_gflop(session, cfg, n_time: int) -> float:
@@ -182,8 +225,9 @@ def run_torch(args) -> dict:
     class Model(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.lstm = torch.nn.LSTM(n_in, cfg.hidden, num_layers=cfg.layers, batch_first=True,
-                                      bidirectional=True, dropout=cfg.dropout)
+            self.lstm = torch.nn.LSTM(
+                n_in, cfg.hidden, num_layers=cfg.layers, batch_first=True, bidirectional=True, dropout=cfg.dropout
+            )
             self.head = torch.nn.Linear(2 * cfg.hidden, 2)
 
         def forward(self, x):
@@ -211,24 +255,42 @@ def run_torch(args) -> dict:
                 optimizer.step()
             model.eval()
             with torch.no_grad():
-                for xb, yb in val_loader:
+                for xb, _ in val_loader:
                     model(xb).argmax(-1)
             times.append(time.perf_counter() - start)
         per_fold.append(times)
     epoch_s = [sum(f[e] for f in per_fold) for e in range(1, 1 + args.epochs)]
-    return {"side": "torch", "first_epoch_s": sum(f[0] for f in per_fold), "epoch_s": epoch_s,
-            "threads": torch.get_num_threads(), "sizes": sizes, "torch": torch.__version__}
+    return {
+        "side": "torch",
+        "first_epoch_s": sum(f[0] for f in per_fold),
+        "epoch_s": epoch_s,
+        "threads": torch.get_num_threads(),
+        "sizes": sizes,
+        "torch": torch.__version__,
+    }
 
 
 # ----------------------------------------------------------------------------- report
+
 
 def run_child(side: str, args) -> dict:
     env = dict(os.environ)
     if not args.no_hugetlb:
         env["GLIBC_TUNABLES"] = HUGETLB
     env.setdefault("JAX_PLATFORMS", "cpu")
-    cmd = [sys.executable, "-m", "bench.train", "--child", side, "--epochs", str(args.epochs),
-           "--jax-devices", str(args.jax_devices), "--seeds", str(args.seeds)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.train",
+        "--child",
+        side,
+        "--epochs",
+        str(args.epochs),
+        "--jax-devices",
+        str(args.jax_devices),
+        "--seeds",
+        str(args.seeds),
+    ]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"bench.train {side} side failed:\n{out.stderr[-4000:]}")
@@ -243,30 +305,43 @@ def report(results: list[dict], args, load_at_start: float | None = None) -> Non
     per_frame = dense_flops_per_frame(544, cfg.hidden, cfg.layers)
     gflop = epoch_gflop(sizes, 550, per_frame)
     env = "none" if args.no_hugetlb else f"GLIBC_TUNABLES={HUGETLB}"
-    print(f"folds (train, val, test trials): {sizes}; dense model {per_frame / 1e6:.2f} MFLOP/frame, "
-          f"{gflop:.0f} GFLOP per 4-fold epoch ({gflop / 4:.0f} per fold-epoch); env for both: {env}; "
-          f"1-min load average at start {load_at_start if load_at_start is not None else os.getloadavg()[0]:.2f}, "
-          f"at end {os.getloadavg()[0]:.2f} (CPU shared with other work)")
+    print(
+        f"folds (train, val, test trials): {sizes}; dense model {per_frame / 1e6:.2f} MFLOP/frame, "
+        f"{gflop:.0f} GFLOP per 4-fold epoch ({gflop / 4:.0f} per fold-epoch); env for both: {env}; "
+        f"1-min load average at start {load_at_start if load_at_start is not None else os.getloadavg()[0]:.2f}, "
+        f"at end {os.getloadavg()[0]:.2f} (CPU shared with other work)"
+    )
     rows = {}
     for r in results:
         median, best = statistics.median(r["epoch_s"]), min(r["epoch_s"])
         seeds = r.get("seeds", 1)
         rows[r["side"]] = (median / seeds, best / seeds)
-        what = (f"{r['devices']} CPU device(s), sharded={r['sharded']}, {seeds} seed(s)" if r["side"] == "jax"
-                else f"{r['threads']} intra-op threads")
-        print(f"{r['side']:>6}: median {median:6.2f} s, best {best:6.2f} s per epoch of all four folds"
-              f"{f' x {seeds} seeds' if seeds > 1 else ''} (epochs: {', '.join(f'{t:.2f}' for t in r['epoch_s'])}; "
-              f"first epoch {r['first_epoch_s']:.2f} s) | best {seeds * gflop / best:6.1f} dense GFLOP/s = "
-              f"{100 * seeds * gflop / best / NOMINAL_GFLOPS:4.1f} % of {NOMINAL_GFLOPS:.0f} nominal | {what}")
+        what = (
+            f"{r['devices']} CPU device(s), sharded={r['sharded']}, {seeds} seed(s)"
+            if r["side"] == "jax"
+            else f"{r['threads']} intra-op threads"
+        )
+        print(
+            f"{r['side']:>6}: median {median:6.2f} s, best {best:6.2f} s per epoch of all four folds"
+            f"{f' x {seeds} seeds' if seeds > 1 else ''} (epochs: {', '.join(f'{t:.2f}' for t in r['epoch_s'])}; "
+            f"first epoch {r['first_epoch_s']:.2f} s) | best {seeds * gflop / best:6.1f} dense GFLOP/s = "
+            f"{100 * seeds * gflop / best / NOMINAL_GFLOPS:4.1f} % of {NOMINAL_GFLOPS:.0f} nominal | {what}"
+        )
         if r["side"] == "jax":
-            print(f"        executed by the JAX program: {r['executed_gflop']:.0f} GFLOP per epoch "
-                  f"({r['executed_gflop'] / best:.1f} GFLOP/s at the best epoch)")
+            print(
+                f"        executed by the JAX program: {r['executed_gflop']:.0f} GFLOP per epoch "
+                f"({r['executed_gflop'] / best:.1f} GFLOP/s at the best epoch)"
+            )
     if len(rows) == 2:
         (jax_med, jax_best), (torch_med, torch_best) = rows["jax"], rows["torch"]
-        print(f"speed-up jax vs torch per seed x 4-fold epoch: {torch_best / jax_best:.2f}x on the best epochs, "
-              f"{torch_med / jax_med:.2f}x on the medians (best epochs estimate an unloaded CPU; under load "
-              f"PyTorch's spinning OpenMP threads degrade far more than XLA)")
-        print(f"35 epochs at the best-epoch pace: jax {35 * jax_best / 60:.1f} min, torch {35 * torch_best / 60:.1f} min")
+        print(
+            f"speed-up jax vs torch per seed x 4-fold epoch: {torch_best / jax_best:.2f}x on the best epochs, "
+            f"{torch_med / jax_med:.2f}x on the medians (best epochs estimate an unloaded CPU; under load "
+            f"PyTorch's spinning OpenMP threads degrade far more than XLA)"
+        )
+        print(
+            f"35 epochs at the best-epoch pace: jax {35 * jax_best / 60:.1f} min, torch {35 * torch_best / 60:.1f} min"
+        )
 
 
 def main(argv=None) -> None:

@@ -24,27 +24,49 @@ long as one fusion run."""
 
 
 def main(argv: list[str] | None = None) -> Path:
-    parser = argparse.ArgumentParser(prog="python -m experiments.ablations", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.ablations",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_run_flags(parser)
     x = XGBConfig()
     group = parser.add_argument_group("ablations and XGBoost (SPEC §7, §8)")
-    group.add_argument("--models", nargs="+", choices=ABLATION_MODELS, default=list(ABLATION_MODELS),
-                       help="BiLSTM feature sets to train (default: all four; fusion is the reference)")
-    group.add_argument("--fusion-run", type=Path, default=None, metavar="RUN_DIR",
-                       help="take the fusion row from this finished experiments.fusion run instead of training it")
+    group.add_argument(
+        "--models",
+        nargs="+",
+        choices=ABLATION_MODELS,
+        default=list(ABLATION_MODELS),
+        help="BiLSTM feature sets to train (default: all four; fusion is the reference)",
+    )
+    group.add_argument(
+        "--fusion-run",
+        type=Path,
+        default=None,
+        metavar="RUN_DIR",
+        help="take the fusion row from this finished experiments.fusion run instead of training it",
+    )
     group.add_argument("--no-xgb", action="store_true", help="leave out the XGBoost row")
-    group.add_argument("--xgb-estimators", type=int, default=x.n_estimators, help=f"boosting rounds (paper {x.n_estimators})")
+    group.add_argument(
+        "--xgb-estimators", type=int, default=x.n_estimators, help=f"boosting rounds (paper {x.n_estimators})"
+    )
     group.add_argument("--xgb-depth", type=int, default=x.max_depth, help=f"maximum tree depth (paper {x.max_depth})")
-    group.add_argument("--xgb-lr", type=float, default=x.learning_rate, help=f"learning rate / eta (paper {x.learning_rate})")
+    group.add_argument(
+        "--xgb-lr", type=float, default=x.learning_rate, help=f"learning rate / eta (paper {x.learning_rate})"
+    )
     group.add_argument("--xgb-seed", type=int, default=x.random_state, help=f"random_state (paper {x.random_state})")
     args = parser.parse_args(argv)
     use_cpu_devices()  # one JAX CPU device per core, so the folds' recurrences run side by side
     models = tuple(dict.fromkeys(["fusion", *args.models]))  # fusion is always the reference row
-    xgb = XGBConfig(n_estimators=args.xgb_estimators, max_depth=args.xgb_depth, learning_rate=args.xgb_lr,
-                    random_state=args.xgb_seed)
-    return run_ablations(options_from_args(args, models=models, with_xgb=not args.no_xgb, xgb=xgb,
-                                           fusion_run=args.fusion_run))
+    xgb = XGBConfig(
+        n_estimators=args.xgb_estimators,
+        max_depth=args.xgb_depth,
+        learning_rate=args.xgb_lr,
+        random_state=args.xgb_seed,
+    )
+    return run_ablations(
+        options_from_args(args, models=models, with_xgb=not args.no_xgb, xgb=xgb, fusion_run=args.fusion_run)
+    )
 
 
 if __name__ == "__main__":

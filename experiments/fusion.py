@@ -22,8 +22,11 @@ prints a summary. Every paper constant has a flag; left out, it keeps the paper'
 
 
 def main(argv: list[str] | None = None) -> Path:
-    parser = argparse.ArgumentParser(prog="python -m experiments.fusion", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.fusion",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_run_flags(parser)
     args = parser.parse_args(argv)
     use_cpu_devices()  # one JAX CPU device per core, so the folds' recurrences run side by side

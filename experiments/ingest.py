@@ -1,6 +1,6 @@
 """Ingest the raw archive into 10-Hz labels, timeline and PPG tables (SPEC §1-§3).
 
-    python -m experiments.ingest [--data-dir DIR] [--out DIR] [--skip-bad]
+python -m experiments.ingest [--data-dir DIR] [--out DIR] [--skip-bad]
 """
 
 from __future__ import annotations
@@ -20,13 +20,15 @@ def main(argv: list[str] | None = None) -> None:
         "manifest.json into a run directory. Prints a per-participant summary.",
     )
     parser.add_argument(
-        "--data-dir", default=None,
+        "--data-dir",
+        default=None,
         help="archive folder holding log/, ppg/ and stim/ (default: data/ if it holds a real archive, "
         "else the seeded synthetic archive, generated once under data/synthetic/)",
     )
     parser.add_argument("--out", default=None, help="output folder (default: a new runs/<timestamp>-ingest/)")
     parser.add_argument(
-        "--skip-bad", action="store_true",
+        "--skip-bad",
+        action="store_true",
         help="exclude participants whose log or PPG file is bad and record them in report.json and "
         "manifest.json, instead of stopping with a list of every bad file",
     )

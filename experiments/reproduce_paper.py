@@ -25,18 +25,42 @@ frames per trial, the paper's convention. Outputs: table1.md, table1.json and ma
 
 def main(argv: list[str] | None = None) -> Path:
     s = StatsConfig()
-    parser = argparse.ArgumentParser(prog="python -m experiments.reproduce_paper", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--artifact", type=Path, default=None, metavar="PATH",
-                        help=f"the authors' paper_fusion_results_4_fold.pkl (default: {default_artifact_path()})")
-    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
-                        help="folder for table1.md, table1.json and manifest.json "
-                             "(default: a new runs/<UTC time>-reproduce_paper)")
-    parser.add_argument("--n-bootstrap", type=int, default=s.n_bootstrap, metavar="N",
-                        help=f"participant-level bootstrap resamples for the CIs (paper {s.n_bootstrap})")
-    parser.add_argument("--n-permutation", type=int, default=s.n_permutation, metavar="N",
-                        help=f"sequence-level permutations for p-values and Cohen's d (paper {s.n_permutation})")
-    parser.add_argument("--seed", type=int, default=s.seed, metavar="S", help=f"seed of the resampling (default {s.seed})")
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.reproduce_paper",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--artifact",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help=f"the authors' paper_fusion_results_4_fold.pkl (default: {default_artifact_path()})",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder for table1.md, table1.json and manifest.json (default: a new runs/<UTC time>-reproduce_paper)",
+    )
+    parser.add_argument(
+        "--n-bootstrap",
+        type=int,
+        default=s.n_bootstrap,
+        metavar="N",
+        help=f"participant-level bootstrap resamples for the CIs (paper {s.n_bootstrap})",
+    )
+    parser.add_argument(
+        "--n-permutation",
+        type=int,
+        default=s.n_permutation,
+        metavar="N",
+        help=f"sequence-level permutations for p-values and Cohen's d (paper {s.n_permutation})",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=s.seed, metavar="S", help=f"seed of the resampling (default {s.seed})"
+    )
     args = parser.parse_args(argv)
     if args.n_bootstrap < 1 or args.n_permutation < 1:
         parser.error("--n-bootstrap and --n-permutation must be at least 1")

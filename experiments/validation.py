@@ -16,30 +16,61 @@ def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(
         prog="python -m experiments.validation",
         description="Behavioural efficacy, leave-one-out inter-subject agreement, PPG integrity and pulse rate "
-                    "vs rating (SPEC §10); writes validation.md/.json, per-window CSVs and Figs. 1, 3, 4 (and 6 "
-                    "with --predictions) as PNG+SVG, and prints the report.")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="raw archive folder with log/, ppg/, stim/ (default: data/ if it holds the real "
-                             "archive, else the seeded synthetic archive in data/synthetic/, generated on first use)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="folder to write the report into (default: a new runs/<UTC time>-validation folder)")
-    parser.add_argument("--predictions", type=Path, default=None, metavar="PATH",
-                        help="predictions for the Fig. 6 tinglegram: a fusion run folder (its predictions/seed0.pkl), "
-                             "a predictions .pkl, or the authors' paper_fusion_results_4_fold.pkl; "
-                             "without it Fig. 6 is skipped")
-    parser.add_argument("--tinglegram-subject", type=int, default=None,
-                        help="participant drawn in Fig. 6 (default 27 as in the paper when present, else the "
-                             "participant whose predicted probability tracks the reported tingle best)")
-    parser.add_argument("--cache-dir", type=Path, default=Path("data/cache"),
-                        help="binary cache of parsed Biopac recordings (default data/cache)")
-    parser.add_argument("--skip-bad", action="store_true",
-                        help="exclude participants with unreadable files (listed in the report) instead of stopping")
+        "vs rating (SPEC §10); writes validation.md/.json, per-window CSVs and Figs. 1, 3, 4 (and 6 "
+        "with --predictions) as PNG+SVG, and prints the report.",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="raw archive folder with log/, ppg/, stim/ (default: data/ if it holds the real "
+        "archive, else the seeded synthetic archive in data/synthetic/, generated on first use)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder to write the report into (default: a new runs/<UTC time>-validation folder)",
+    )
+    parser.add_argument(
+        "--predictions",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="predictions for the Fig. 6 tinglegram: a fusion run folder (its predictions/seed0.pkl), "
+        "a predictions .pkl, or the authors' paper_fusion_results_4_fold.pkl; "
+        "without it Fig. 6 is skipped",
+    )
+    parser.add_argument(
+        "--tinglegram-subject",
+        type=int,
+        default=None,
+        help="participant drawn in Fig. 6 (default 27 as in the paper when present, else the "
+        "participant whose predicted probability tracks the reported tingle best)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path("data/cache"),
+        help="binary cache of parsed Biopac recordings (default data/cache)",
+    )
+    parser.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="exclude participants with unreadable files (listed in the report) instead of stopping",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     try:
-        return run_validation(args.data_dir, args.out, args.predictions, progress=not args.no_progress,
-                              cache_dir=args.cache_dir, skip_bad=args.skip_bad,
-                              tinglegram_subject=args.tinglegram_subject)
+        return run_validation(
+            args.data_dir,
+            args.out,
+            args.predictions,
+            progress=not args.no_progress,
+            cache_dir=args.cache_dir,
+            skip_bad=args.skip_bad,
+            tinglegram_subject=args.tinglegram_subject,
+        )
     except (ValidationInputError, ArchiveError, IngestError, ArtifactError) as exc:  # the message says it all
         sys.exit(f"error: {exc}")
 

@@ -18,8 +18,8 @@ import json
 import os
 import shutil
 import sys
-from importlib import metadata
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 from restasmr_jax import storage
@@ -95,11 +95,13 @@ _GENERATOR_LIBRARIES = ("numpy", "av")
 
 def generator_fingerprint(synth: SynthConfig) -> str:
     """sha256 over the generator's source files, `synth` and the versions of the libraries it writes with."""
-    return storage.sha256_json({
-        "config": dataclasses.asdict(synth),
-        "code": storage.source_digest(_GENERATOR_SOURCES),
-        "versions": {name: metadata.version(name) for name in _GENERATOR_LIBRARIES},
-    })
+    return storage.sha256_json(
+        {
+            "config": dataclasses.asdict(synth),
+            "code": storage.source_digest(_GENERATOR_SOURCES),
+            "versions": {name: metadata.version(name) for name in _GENERATOR_LIBRARIES},
+        }
+    )
 
 
 def synthetic_root(data_dir: Path, synth: SynthConfig) -> Path:
@@ -114,20 +116,34 @@ def ensure_synthetic(root: Path, synth: SynthConfig, *, progress: bool = True) -
     from restasmr_jax.synth import generate_archive  # heavy imports only when generating
 
     base = f"seed{synth.seed}-n{synth.n_subjects}"
-    older = sorted(p for p in root.parent.glob(f"{base}*")
-                   if p != root and (p.name == base or p.name.startswith(base + "-"))
-                   and not p.name.endswith(".partial") and (p / SYNTH_MARKER).exists())
+    older = sorted(
+        p
+        for p in root.parent.glob(f"{base}*")
+        if p != root
+        and (p.name == base or p.name.startswith(base + "-"))
+        and not p.name.endswith(".partial")
+        and (p / SYNTH_MARKER).exists()
+    )
     if older:
-        print(f"[archive] the synthetic generator changed since {', '.join(map(str, older))} was written; "
-              f"generating a fresh archive into {root} (the older folder is left in place: delete it to free "
-              "the space)", file=sys.stderr, flush=True)
+        print(
+            f"[archive] the synthetic generator changed since {', '.join(map(str, older))} was written; "
+            f"generating a fresh archive into {root} (the older folder is left in place: delete it to free "
+            "the space)",
+            file=sys.stderr,
+            flush=True,
+        )
     staging = root.with_name(root.name + ".partial")
     if staging.exists():  # our own leftover from an interrupted generation
         shutil.rmtree(staging)
     generate_archive(staging, synth, progress=progress)
-    storage.write_json(staging / SYNTH_MARKER, {"generator": "restasmr_jax.synth",
-                                                "generator_fingerprint": generator_fingerprint(synth),
-                                                **dataclasses.asdict(synth)})
+    storage.write_json(
+        staging / SYNTH_MARKER,
+        {
+            "generator": "restasmr_jax.synth",
+            "generator_fingerprint": generator_fingerprint(synth),
+            **dataclasses.asdict(synth),
+        },
+    )
     os.replace(staging, root)
     return open_archive(root)
 

@@ -40,8 +40,19 @@ from restasmr_jax.dataset import TrialTensor
 from restasmr_jax.features.audio import AUDIO_COLUMNS
 
 TENSOR_FORMAT = 2
-_ARRAYS = ("av", "ppg", "stim_index", "y", "intensity", "mask", "subject", "video", "trial_index", "condition",
-           "n_valid")
+_ARRAYS = (
+    "av",
+    "ppg",
+    "stim_index",
+    "y",
+    "intensity",
+    "mask",
+    "subject",
+    "video",
+    "trial_index",
+    "condition",
+    "n_valid",
+)
 
 
 class AssembleError(ValueError):
@@ -59,8 +70,10 @@ def trial_table(timeline: pl.DataFrame, protocol: ProtocolConfig = ProtocolConfi
     Columns: row, subject, video, trial_index, condition, video_pos (index into VIDEO_CODES), n_valid.
     """
     trials = timeline.select(
-        pl.col("subject").cast(pl.Int32), pl.col("video").cast(pl.Utf8),
-        pl.col("trial_index").cast(pl.Int32), pl.col("condition").cast(pl.Utf8),
+        pl.col("subject").cast(pl.Int32),
+        pl.col("video").cast(pl.Utf8),
+        pl.col("trial_index").cast(pl.Int32),
+        pl.col("condition").cast(pl.Utf8),
     )
     unknown = sorted(set(trials["video"].to_list()) - set(VIDEO_CODES))
     if unknown:
@@ -78,7 +91,8 @@ def trial_table(timeline: pl.DataFrame, protocol: ProtocolConfig = ProtocolConfi
     n_valid = {i: protocol.n_frames_for(i) for i in range(protocol.n_trials)}
     return (
         trials.with_columns(
-            pl.col("video").replace_strict({v: i for i, v in enumerate(VIDEO_CODES)}, return_dtype=pl.Int32)
+            pl.col("video")
+            .replace_strict({v: i for i, v in enumerate(VIDEO_CODES)}, return_dtype=pl.Int32)
             .alias("video_pos"),
             pl.col("trial_index").replace_strict(n_valid, return_dtype=pl.Int32).alias("n_valid"),
         )
@@ -87,15 +101,23 @@ def trial_table(timeline: pl.DataFrame, protocol: ProtocolConfig = ProtocolConfi
     )
 
 
-def _dense(frame: pl.DataFrame, value: str, trials: pl.DataFrame, protocol: ProtocolConfig, what: str,
-           dtype) -> tuple[np.ndarray, pl.DataFrame]:
+def _dense(
+    frame: pl.DataFrame, value: str, trials: pl.DataFrame, protocol: ProtocolConfig, what: str, dtype
+) -> tuple[np.ndarray, pl.DataFrame]:
     """Scatter a long `subject, video, t, <value>` frame into `[trial, time]`; also the trials it lacks."""
     rate = protocol.label_rate_hz
-    long = frame.select(pl.col("subject").cast(pl.Int32), pl.col("video").cast(pl.Utf8),
-                        *([pl.col("trial_index").cast(pl.Int32)] if "trial_index" in frame.columns else []),
-                        pl.col("t").cast(pl.Float64), pl.col(value))
-    long = long.join(trials.select("subject", "video", "row", "n_valid", pl.col("trial_index").alias("timeline_index")),
-                     on=["subject", "video"], how="left")
+    long = frame.select(
+        pl.col("subject").cast(pl.Int32),
+        pl.col("video").cast(pl.Utf8),
+        *([pl.col("trial_index").cast(pl.Int32)] if "trial_index" in frame.columns else []),
+        pl.col("t").cast(pl.Float64),
+        pl.col(value),
+    )
+    long = long.join(
+        trials.select("subject", "video", "row", "n_valid", pl.col("trial_index").alias("timeline_index")),
+        on=["subject", "video"],
+        how="left",
+    )
     orphans = long.filter(pl.col("row").is_null()).unique(["subject", "video"]).sort("subject", "video")
     if orphans.height:
         raise AssembleError(f"{what} rows for trials that are not in the timeline: {_trial_list(orphans)}")
@@ -108,44 +130,66 @@ def _dense(frame: pl.DataFrame, value: str, trials: pl.DataFrame, protocol: Prot
     off_grid = long.filter(pl.col("off") > 1e-6).unique(["subject", "video"])
     if off_grid.height:
         raise AssembleError(f"{what} times are not on the k/{rate} s grid for: {_trial_list(off_grid)}")
-    counts = long.group_by("row").agg(pl.len().alias("n"), pl.col("k").min().alias("k_min"),
-                                      pl.col("k").max().alias("k_max"), pl.col("k").n_unique().alias("k_unique"))
+    counts = long.group_by("row").agg(
+        pl.len().alias("n"),
+        pl.col("k").min().alias("k_min"),
+        pl.col("k").max().alias("k_max"),
+        pl.col("k").n_unique().alias("k_unique"),
+    )
     checked = trials.join(counts, on="row", how="left")
     missing = checked.filter(pl.col("n").is_null())
-    bad = checked.filter(pl.col("n").is_not_null() & (
-        (pl.col("n") != pl.col("n_valid")) | (pl.col("k_min") != 0) | (pl.col("k_max") != pl.col("n_valid") - 1)
-        | (pl.col("k_unique") != pl.col("n"))))
+    bad = checked.filter(
+        pl.col("n").is_not_null()
+        & (
+            (pl.col("n") != pl.col("n_valid"))
+            | (pl.col("k_min") != 0)
+            | (pl.col("k_max") != pl.col("n_valid") - 1)
+            | (pl.col("k_unique") != pl.col("n"))
+        )
+    )
     if bad.height:
         detail = bad.select("subject", "video", "n", "n_valid").row(0)
-        raise AssembleError(f"{what}: expected exactly steps t = 0, 0.1, ... (n_valid per trial) for "
-                            f"{_trial_list(bad)}; e.g. subject {detail[0]} {detail[1]} has {detail[2]} rows, "
-                            f"expected {detail[3]}")
+        raise AssembleError(
+            f"{what}: expected exactly steps t = 0, 0.1, ... (n_valid per trial) for "
+            f"{_trial_list(bad)}; e.g. subject {detail[0]} {detail[1]} has {detail[2]} rows, "
+            f"expected {detail[3]}"
+        )
     out = np.zeros((trials.height, protocol.padded_frames), dtype=dtype)
     out[long["row"].to_numpy(), long["k"].to_numpy()] = long[value].to_numpy()
     return out, missing
 
 
-def _stimulus_block(stim_features: Mapping[str, Any], videos: list[str], protocol: ProtocolConfig,
-                    feature_cfg: FeatureConfig) -> np.ndarray:
+def _stimulus_block(
+    stim_features: Mapping[str, Any], videos: list[str], protocol: ProtocolConfig, feature_cfg: FeatureConfig
+) -> np.ndarray:
     """[stimulus, time, 543] in VIDEO_CODES order; rows of stimuli no trial uses stay zero (never gathered)."""
     width = feature_cfg.video_dim + feature_cfg.audio_dim
     block = np.zeros((len(VIDEO_CODES), protocol.padded_frames, width), np.float32)
     for video in videos:
         if video not in stim_features:
-            raise AssembleError(f"timeline references {video} ({STIMULUS_FILES[video]}) but no stimulus features "
-                                "were given for it")
+            raise AssembleError(
+                f"timeline references {video} ({STIMULUS_FILES[video]}) but no stimulus features were given for it"
+            )
         feats = stim_features[video]
         av = np.asarray(feats.av if hasattr(feats, "av") else feats, np.float32)
         if av.shape != block.shape[1:]:
-            raise AssembleError(f"{video}: stimulus features have shape {av.shape}, expected {block.shape[1:]} "
-                                "(the full window of every stimulus; trial 0 uses its first rows)")
+            raise AssembleError(
+                f"{video}: stimulus features have shape {av.shape}, expected {block.shape[1:]} "
+                "(the full window of every stimulus; trial 0 uses its first rows)"
+            )
         block[VIDEO_CODES.index(video)] = av
     return block
 
 
-def build_tensor(ingested, stim_features: Mapping[str, Any], protocol: ProtocolConfig = ProtocolConfig(), *,
-                 feature_cfg: FeatureConfig = FeatureConfig(), missing_ppg: str = "error",
-                 provenance: dict | None = None) -> TrialTensor:
+def build_tensor(
+    ingested,
+    stim_features: Mapping[str, Any],
+    protocol: ProtocolConfig = ProtocolConfig(),
+    *,
+    feature_cfg: FeatureConfig = FeatureConfig(),
+    missing_ppg: str = "error",
+    provenance: dict | None = None,
+) -> TrialTensor:
     """Fuse `ingested` (labels, timeline, ppg10hz) with per-stimulus features into a TrialTensor.
 
     `stim_features`: video code -> StimulusFeatures or an `[time, 543]` array
@@ -163,10 +207,14 @@ def build_tensor(ingested, stim_features: Mapping[str, Any], protocol: ProtocolC
         if missing_ppg == "error":
             raise AssembleError(
                 f"no 10-Hz PPG for {no_ppg.height} trial(s): {_trial_list(no_ppg)} (see the ingest report for why). "
-                "Pass missing_ppg='exclude' to drop these trials instead.")
+                "Pass missing_ppg='exclude' to drop these trials instead."
+            )
         excluded = no_ppg.select("subject", "video", "trial_index").to_dicts()
-        print(f"[assemble] excluding {len(excluded)} trial(s) without PPG: {_trial_list(no_ppg, 20)}",
-              file=sys.stderr, flush=True)
+        print(
+            f"[assemble] excluding {len(excluded)} trial(s) without PPG: {_trial_list(no_ppg, 20)}",
+            file=sys.stderr,
+            flush=True,
+        )
     if intensity.min(initial=0) < 0 or intensity.max(initial=0) > protocol.max_rating:
         raise AssembleError(f"labels intensity outside 0..{protocol.max_rating}")
     if not np.isfinite(ppg).all():
@@ -240,10 +288,18 @@ def load_tensor(path: str | os.PathLike) -> TrialTensor:
     return TrialTensor(**arrays, provenance=provenance)
 
 
-def load_or_build_tensor(archive, ingested, *, feature_cfg: FeatureConfig = FeatureConfig(),
-                         protocol: ProtocolConfig = ProtocolConfig(), cache_dir: str | os.PathLike = Path("data/cache"),
-                         progress: bool = True, missing_ppg: str = "error", channels_last: bool = True,
-                         num_threads: int | None = None) -> TrialTensor:
+def load_or_build_tensor(
+    archive,
+    ingested,
+    *,
+    feature_cfg: FeatureConfig = FeatureConfig(),
+    protocol: ProtocolConfig = ProtocolConfig(),
+    cache_dir: str | os.PathLike = Path("data/cache"),
+    progress: bool = True,
+    missing_ppg: str = "error",
+    channels_last: bool = True,
+    num_threads: int | None = None,
+) -> TrialTensor:
     """The TrialTensor of `archive` + `ingested`, from `<cache_dir>/dataset/` when the inputs are unchanged.
 
     `feature_cfg.video_weights == "auto"` resolves from `archive.source`
@@ -282,15 +338,42 @@ def load_or_build_tensor(archive, ingested, *, feature_cfg: FeatureConfig = Feat
     check_decodable(paths)  # every stimulus opens, with video and audio, before the long extraction
     root = Path(archive.root)
     stim = load_stimulus_features(
-        paths, feature_cfg=feature_cfg, window=StimulusWindow.from_protocol(protocol), cache_dir=cache_dir,
-        hashes={root / rel: sha for rel, sha in hashes.items()}, channels_last=channels_last,
-        num_threads=num_threads, progress=progress)
-    tensor = build_tensor(ingested, stim, protocol, feature_cfg=feature_cfg, missing_ppg=missing_ppg, provenance={
-        "data_source": archive.source, "archive": archive.describe(), "video_weights": spec, "weights": weights,
-        "input_hashes": hashes, "ingested_sha256": identity["ingested_sha256"], "tensor_key": key})
+        paths,
+        feature_cfg=feature_cfg,
+        window=StimulusWindow.from_protocol(protocol),
+        cache_dir=cache_dir,
+        hashes={root / rel: sha for rel, sha in hashes.items()},
+        channels_last=channels_last,
+        num_threads=num_threads,
+        progress=progress,
+    )
+    tensor = build_tensor(
+        ingested,
+        stim,
+        protocol,
+        feature_cfg=feature_cfg,
+        missing_ppg=missing_ppg,
+        provenance={
+            "data_source": archive.source,
+            "archive": archive.describe(),
+            "video_weights": spec,
+            "weights": weights,
+            "input_hashes": hashes,
+            "ingested_sha256": identity["ingested_sha256"],
+            "tensor_key": key,
+        },
+    )
     save_tensor(target, tensor)
-    storage.write_json(target.with_suffix(".json"), {**identity, "key": key, "data_source": archive.source,
-                                                     "archive": archive.describe(), "tensor_file": target.name})
+    storage.write_json(
+        target.with_suffix(".json"),
+        {
+            **identity,
+            "key": key,
+            "data_source": archive.source,
+            "archive": archive.describe(),
+            "tensor_file": target.name,
+        },
+    )
     return tensor
 
 
@@ -334,8 +417,12 @@ def summarize(tensor: TrialTensor) -> dict:
         rows = tensor.condition == condition
         frames = int(valid[rows].sum())
         positive = int(tensor.y[rows][valid[rows]].sum())
-        balance[condition] = {"trials": int(rows.sum()), "valid_frames": frames, "tingle_frames": positive,
-                              "tingle_fraction": positive / frames if frames else float("nan")}
+        balance[condition] = {
+            "trials": int(rows.sum()),
+            "valid_frames": frames,
+            "tingle_frames": positive,
+            "tingle_fraction": positive / frames if frames else float("nan"),
+        }
     weights = tensor.provenance.get("weights", {})
     return {
         "X": [tensor.n_trials, int(valid.shape[1]), int(tensor.av.shape[-1]) + 1],
@@ -352,10 +439,18 @@ def summarize(tensor: TrialTensor) -> dict:
     }
 
 
-def build_features_report(data_dir: str | os.PathLike | None = None, *, video_weights: str = "auto",
-                          export_parquet: str | os.PathLike | None = None, include_video: bool = False,
-                          cache_dir: str | os.PathLike = Path("data/cache"), runs_dir: str | os.PathLike = "runs",
-                          missing_ppg: str = "error", num_threads: int | None = None, progress: bool = True) -> dict:
+def build_features_report(
+    data_dir: str | os.PathLike | None = None,
+    *,
+    video_weights: str = "auto",
+    export_parquet: str | os.PathLike | None = None,
+    include_video: bool = False,
+    cache_dir: str | os.PathLike = Path("data/cache"),
+    runs_dir: str | os.PathLike = "runs",
+    missing_ppg: str = "error",
+    num_threads: int | None = None,
+    progress: bool = True,
+) -> dict:
     """Resolve the archive, ingest it, build (or load) the tensor, optionally export Parquet; return the summary.
 
     Writes `runs/<stamp>-features/{manifest,summary}.json`.
@@ -366,18 +461,27 @@ def build_features_report(data_dir: str | os.PathLike | None = None, *, video_we
     archive = archive_mod.resolve_archive(data_dir, progress=progress)
     protocol, feature_cfg = ProtocolConfig(), FeatureConfig(video_weights=video_weights)
     ingested = ingest_archive(archive, protocol, progress=progress)
-    tensor = load_or_build_tensor(archive, ingested, feature_cfg=feature_cfg, protocol=protocol,
-                                  cache_dir=Path(cache_dir), progress=progress, missing_ppg=missing_ppg,
-                                  num_threads=num_threads)
+    tensor = load_or_build_tensor(
+        archive,
+        ingested,
+        feature_cfg=feature_cfg,
+        protocol=protocol,
+        cache_dir=Path(cache_dir),
+        progress=progress,
+        missing_ppg=missing_ppg,
+        num_threads=num_threads,
+    )
     summary = summarize(tensor)
     if export_parquet is not None:
         summary["parquet"] = str(export_long_parquet(tensor, export_parquet, include_video=include_video))
     run_dir = manifest.new_run_dir("features", runs_dir)
-    manifest.write_manifest(run_dir, configs={"feature": tensor.provenance["feature_cfg"],
-                                              "protocol": dataclasses.asdict(protocol)},
-                            archive=archive, input_hashes=tensor.provenance.get("input_hashes"),
-                            extra={"weights": tensor.provenance.get("weights"), "tensor_key":
-                                   tensor.provenance.get("tensor_key")})
+    manifest.write_manifest(
+        run_dir,
+        configs={"feature": tensor.provenance["feature_cfg"], "protocol": dataclasses.asdict(protocol)},
+        archive=archive,
+        input_hashes=tensor.provenance.get("input_hashes"),
+        extra={"weights": tensor.provenance.get("weights"), "tensor_key": tensor.provenance.get("tensor_key")},
+    )
     storage.write_json(run_dir / "summary.json", summary)
     summary["run_dir"] = str(run_dir)
     return summary

@@ -48,8 +48,10 @@ def host_copy(tree):
 
 
 def write_config(run_dir: Path, cfg: TrainConfig, dataset_key: str, n_features: int) -> Path:
-    return storage.write_json(Path(run_dir) / CONFIG_FILE, {"train": dataclasses.asdict(cfg),
-                                                            "dataset_key": dataset_key, "n_features": n_features})
+    return storage.write_json(
+        Path(run_dir) / CONFIG_FILE,
+        {"train": dataclasses.asdict(cfg), "dataset_key": dataset_key, "n_features": n_features},
+    )
 
 
 def read_config(run_dir: Path) -> tuple[TrainConfig, str, int]:
@@ -70,19 +72,25 @@ class RunCheckpoints:
 
     def __init__(self, run_dir: str | Path, *, read_only: bool = False):
         self.run_dir = Path(run_dir)
-        options = ocp.CheckpointManagerOptions(max_to_keep=KEEP, create=not read_only, read_only=read_only,
-                                               cleanup_tmp_directories=not read_only)
-        self._manager = ocp.CheckpointManager(self.run_dir.absolute() / STATE_DIR, options=options,
-                                              item_names=("state", "history"))
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=KEEP, create=not read_only, read_only=read_only, cleanup_tmp_directories=not read_only
+        )
+        self._manager = ocp.CheckpointManager(
+            self.run_dir.absolute() / STATE_DIR, options=options, item_names=("state", "history")
+        )
 
     def latest_epoch(self) -> int | None:
         return self._manager.latest_step()
 
     def save(self, epoch: int, state: dict, history: dict) -> None:
         """Queue epoch `epoch`'s state (host copies are taken here) and history; returns at once."""
-        self._manager.save(epoch, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(host_copy(state)),
-            history=ocp.args.JsonSave(jax.tree.map(_jsonable, history))))
+        self._manager.save(
+            epoch,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(host_copy(state)),
+                history=ocp.args.JsonSave(jax.tree.map(_jsonable, history)),
+            ),
+        )
 
     def restore(self, template: dict, epoch: int | None = None) -> tuple[int, dict, dict]:
         """(epoch, state shaped like `template`, history) of `epoch` (default: the latest)."""
@@ -90,8 +98,9 @@ class RunCheckpoints:
         if epoch is None:
             raise CheckpointError(f"{self.run_dir / STATE_DIR}: no finished checkpoint to restore")
         abstract = jax.tree.map(lambda x: np.zeros(np.shape(x), np.asarray(x).dtype), template)
-        restored = self._manager.restore(epoch, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract), history=ocp.args.JsonRestore()))
+        restored = self._manager.restore(
+            epoch, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), history=ocp.args.JsonRestore())
+        )
         state = jax.tree.map(np.asarray, restored["state"])
         return epoch, state, restored["history"]
 

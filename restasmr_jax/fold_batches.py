@@ -64,7 +64,7 @@ def feature_columns(tensor, features: str, feature_cfg: FeatureConfig = FeatureC
     choices = {
         "fusion": (av, ppg),
         "video": (av[..., :video], no_own),
-        "audio": (av[..., video:video + audio], no_own),
+        "audio": (av[..., video : video + audio], no_own),
         "ppg": (av[..., :0], ppg),
     }
     if features not in choices:
@@ -101,24 +101,34 @@ def make_plan(tensor, splits: list[FoldSplit], cfg: TrainConfig) -> Plan:
     if cfg.selection not in ("best", "last"):
         raise PlanError(f"selection must be 'best' or 'last', got {cfg.selection!r}")
     if cfg.n_seeds < 1 or cfg.epochs < 0 or cfg.batch_size < 1:
-        raise PlanError(f"need n_seeds >= 1, epochs >= 0, batch_size >= 1 (got {cfg.n_seeds}, {cfg.epochs}, "
-                         f"{cfg.batch_size})")
+        raise PlanError(
+            f"need n_seeds >= 1, epochs >= 0, batch_size >= 1 (got {cfg.n_seeds}, {cfg.epochs}, {cfg.batch_size})"
+        )
     sets = [trial_indices(tensor, split) for split in splits]
     y, mask = np.asarray(tensor.y), np.asarray(tensor.mask, bool)
     class_weight = []
     for split, (train, val, test) in zip(splits, sets):
         for name, rows in (("training", train), ("validation", val), ("test", test)):
             if len(rows) == 0:
-                raise PlanError(f"fold {split.fold + 1} has no {name} trials in this tensor "
-                                 f"({tensor.n_trials} trials); check the participants/videos it holds")
+                raise PlanError(
+                    f"fold {split.fold + 1} has no {name} trials in this tensor "
+                    f"({tensor.n_trials} trials); check the participants/videos it holds"
+                )
         labels = y[train][mask[train]]
         counts = np.bincount(labels, minlength=2)[:2].astype(np.float64)
         weights = np.divide(labels.size, 2 * counts, out=np.zeros(2), where=counts > 0)
         class_weight.append(weights.astype(np.float32))
     n_train_max = max(len(s[0]) for s in sets)
-    return Plan(cfg=cfg, n_folds=len(splits), train_rows=[s[0] for s in sets], val_rows=[s[1] for s in sets],
-                test_rows=[s[2] for s in sets], class_weight=np.stack(class_weight),
-                n_steps=math.ceil(n_train_max / cfg.batch_size), stim_index=np.asarray(tensor.stim_index))
+    return Plan(
+        cfg=cfg,
+        n_folds=len(splits),
+        train_rows=[s[0] for s in sets],
+        val_rows=[s[1] for s in sets],
+        test_rows=[s[2] for s in sets],
+        class_weight=np.stack(class_weight),
+        n_steps=math.ceil(n_train_max / cfg.batch_size),
+        stim_index=np.asarray(tensor.stim_index),
+    )
 
 
 def fold_stimuli(plan: Plan, rows_per_fold: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -135,8 +145,9 @@ def fold_stimuli(plan: Plan, rows_per_fold: list[np.ndarray]) -> tuple[np.ndarra
     return stim_rows, lookup
 
 
-def make_batches(plan: Plan, rows: list[np.ndarray], order: list[np.ndarray], size: int,
-             stim: tuple[np.ndarray, list[np.ndarray]]) -> Batch:
+def make_batches(
+    plan: Plan, rows: list[np.ndarray], order: list[np.ndarray], size: int, stim: tuple[np.ndarray, list[np.ndarray]]
+) -> Batch:
     """Numpy `Batch` with leading [replica, chunk] axes: each replica's rows in `order`, zero-weight padded."""
     stim_rows, lookup = stim
     n_chunks = max(math.ceil(len(o) / size) for o in order)
@@ -173,8 +184,10 @@ def eval_batches(plan: Plan, rows: list[np.ndarray]) -> Batch:
 
 def replica_keys(plan: Plan) -> jax.Array:
     """[replica] base key of each (seed, fold)."""
-    keys = [jax.random.fold_in(jax.random.PRNGKey(plan.seed_value(s)), f)
-            for s, f in map(plan.seed_fold, range(plan.n_replicas))]
+    keys = [
+        jax.random.fold_in(jax.random.PRNGKey(plan.seed_value(s)), f)
+        for s, f in map(plan.seed_fold, range(plan.n_replicas))
+    ]
     return jnp.stack(keys)
 
 

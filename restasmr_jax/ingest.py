@@ -66,9 +66,15 @@ def _ppg_trials(recording, timeline: pl.DataFrame, cfg: ProtocolConfig) -> list[
     """`[time]` z-scored PPG for each of one subject's timeline rows, in row order."""
     ch2 = recording.channel(PPG_CHANNEL)
     return [
-        epoch_ppg(ch2, recording.interval_ms, row["onset_ticks"], row["end_ticks"], row["n_frames"], cfg,
-                  context=f"subject {row['subject']:03d} {row['video']} (trial {row['trial_index']}, "
-                          f"{recording.path})")
+        epoch_ppg(
+            ch2,
+            recording.interval_ms,
+            row["onset_ticks"],
+            row["end_ticks"],
+            row["n_frames"],
+            cfg,
+            context=f"subject {row['subject']:03d} {row['video']} (trial {row['trial_index']}, {recording.path})",
+        )
         for row in timeline.iter_rows(named=True)
     ]
 
@@ -78,13 +84,15 @@ def _ppg_frame(timeline: pl.DataFrame, series: list[np.ndarray], cfg: ProtocolCo
         return pl.DataFrame(schema=PPG_SCHEMA)
     repeat = timeline["n_frames"].to_numpy()
     k = np.concatenate([np.arange(n) for n in repeat])
-    return pl.DataFrame({
-        "subject": np.repeat(timeline["subject"].to_numpy(), repeat),
-        "video": np.repeat(timeline["video"].to_numpy(), repeat),
-        "trial_index": np.repeat(timeline["trial_index"].to_numpy(), repeat),
-        "t": k / cfg.label_rate_hz,
-        "ppg": np.concatenate(series),
-    }).cast(PPG_SCHEMA)
+    return pl.DataFrame(
+        {
+            "subject": np.repeat(timeline["subject"].to_numpy(), repeat),
+            "video": np.repeat(timeline["video"].to_numpy(), repeat),
+            "trial_index": np.repeat(timeline["trial_index"].to_numpy(), repeat),
+            "t": k / cfg.label_rate_hz,
+            "ppg": np.concatenate(series),
+        }
+    ).cast(PPG_SCHEMA)
 
 
 def _read_logs(archive: archive_lib.Archive, cfg: ProtocolConfig, bad: dict) -> tuple[dict, dict]:
@@ -107,9 +115,16 @@ def _read_logs(archive: archive_lib.Archive, cfg: ProtocolConfig, bad: dict) -> 
     return events, reports
 
 
-def _read_ppg(archive: archive_lib.Archive, subjects: list[int], timeline: pl.DataFrame | None,
-              cfg: ProtocolConfig, cache_dir: Path, bad: dict, warned: list[str], progress: bool
-              ) -> tuple[dict, dict]:
+def _read_ppg(
+    archive: archive_lib.Archive,
+    subjects: list[int],
+    timeline: pl.DataFrame | None,
+    cfg: ProtocolConfig,
+    cache_dir: Path,
+    bad: dict,
+    warned: list[str],
+    progress: bool,
+) -> tuple[dict, dict]:
     """({subject: [trial][time] PPG}, {subject: header}) for subjects with a timeline; every file is validated."""
     series, reports = {}, {}
     with_log = set() if timeline is None else set(timeline["subject"].to_list())
@@ -131,9 +146,14 @@ def _read_ppg(archive: archive_lib.Archive, subjects: list[int], timeline: pl.Da
     return series, reports
 
 
-def ingest_archive(archive: archive_lib.Archive, cfg: ProtocolConfig = ProtocolConfig(), *,
-                   skip_bad: bool = False, cache_dir: str | os.PathLike = DEFAULT_CACHE_DIR,
-                   progress: bool = True) -> Ingested:
+def ingest_archive(
+    archive: archive_lib.Archive,
+    cfg: ProtocolConfig = ProtocolConfig(),
+    *,
+    skip_bad: bool = False,
+    cache_dir: str | os.PathLike = DEFAULT_CACHE_DIR,
+    progress: bool = True,
+) -> Ingested:
     """Parse and validate the whole archive, then build the three tables (see module docstring)."""
     bad: dict[int | str, list[str]] = {}  # subject (or file name) -> messages
     warned: list[str] = []
@@ -158,8 +178,11 @@ def ingest_archive(archive: archive_lib.Archive, cfg: ProtocolConfig = ProtocolC
 
     by_subject = sorted(bad.items(), key=lambda kv: (isinstance(kv[0], str), str(kv[0]).zfill(3)))
     excluded = [{"subject": s, "scope": "all", "reasons": m} for s, m in by_subject]
-    excluded += [{"subject": s, "scope": "ppg", "reasons": ["no PPG file"]}
-                 for s in sorted(parsed) if s not in bad and not archive.ppg_file(s).exists()]
+    excluded += [
+        {"subject": s, "scope": "ppg", "reasons": ["no PPG file"]}
+        for s in sorted(parsed)
+        if s not in bad and not archive.ppg_file(s).exists()
+    ]
     kept = [s for s in sorted(parsed) if s not in bad]
     if timeline is None or not kept:
         raise IngestError(f"{archive.root}: no participant left after excluding bad files")
@@ -214,9 +237,14 @@ def _write_parquet(frame: pl.DataFrame, path: Path, source: str) -> None:
         frame.write_parquet(tmp, metadata={"data_source": source, "producer": "restasmr_jax.ingest"})
 
 
-def run_ingest(data_dir: str | os.PathLike | None = None, out: str | os.PathLike | None = None, *,
-               skip_bad: bool = False, progress: bool = True,
-               cache_dir: str | os.PathLike = DEFAULT_CACHE_DIR) -> Path:
+def run_ingest(
+    data_dir: str | os.PathLike | None = None,
+    out: str | os.PathLike | None = None,
+    *,
+    skip_bad: bool = False,
+    progress: bool = True,
+    cache_dir: str | os.PathLike = DEFAULT_CACHE_DIR,
+) -> Path:
     """Ingest the archive (real in `data_dir`/`data/`, else synthetic) into a run directory."""
     archive = archive_lib.resolve_archive(data_dir, progress=progress)
     cfg = ProtocolConfig()
@@ -227,7 +255,9 @@ def run_ingest(data_dir: str | os.PathLike | None = None, out: str | os.PathLike
         _write_parquet(getattr(ingested, name), run_dir / f"{name}.parquet", archive.source)
     storage.write_json(run_dir / "report.json", ingested.report)
     manifest.write_manifest(
-        run_dir, configs={"protocol": to_dict(cfg), "skip_bad": skip_bad}, archive=archive,
+        run_dir,
+        configs={"protocol": to_dict(cfg), "skip_bad": skip_bad},
+        archive=archive,
         input_hashes=archive_lib.input_hashes(archive, Path(cache_dir)),
         extra={"exclusions": ingested.report["excluded"]},
     )

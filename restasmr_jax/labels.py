@@ -167,4 +167,8 @@ def dense_labels(events: pl.DataFrame, timeline: pl.DataFrame, cfg: ProtocolConf
         .sort("subject", "trial_index", "k")
         .collect()
     )
-    return labels.with_columns(seconds(labels["k"], cfg.label_rate_hz, "t")).select(list(LABELS_SCHEMA)).cast(LABELS_SCHEMA)
+    return (
+        labels.with_columns(seconds(labels["k"], cfg.label_rate_hz, "t"))
+        .select(list(LABELS_SCHEMA))
+        .cast(LABELS_SCHEMA)
+    )

@@ -19,14 +19,27 @@ from typing import Any
 from restasmr_jax import storage
 
 PACKAGES = (
-    "restasmr-jax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "scipy",
-    "polars", "librosa", "av", "torch", "torchvision", "xgboost", "matplotlib",
+    "restasmr-jax",
+    "jax",
+    "jaxlib",
+    "flax",
+    "optax",
+    "orbax-checkpoint",
+    "numpy",
+    "scipy",
+    "polars",
+    "librosa",
+    "av",
+    "torch",
+    "torchvision",
+    "xgboost",
+    "matplotlib",
 )
 
 
 def new_run_dir(name: str, root: str | os.PathLike = "runs") -> Path:
     """A fresh `runs/<UTC timestamp>-<name>` folder (never reuses an existing one)."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     base = Path(root) / f"{stamp}-{name}"
     path, n = base, 1
     while True:
@@ -63,8 +76,14 @@ def git_state(cwd: str | os.PathLike | None = None) -> dict[str, Any]:
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
-def write_manifest(run_dir: str | os.PathLike, *, configs: dict[str, Any], archive=None,
-                   input_hashes: dict[str, str] | None = None, extra: dict[str, Any] | None = None) -> Path:
+def write_manifest(
+    run_dir: str | os.PathLike,
+    *,
+    configs: dict[str, Any],
+    archive=None,
+    input_hashes: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
     """Write `<run_dir>/manifest.json`; `archive` is a `restasmr_jax.archive.Archive`."""
     try:
         import jax
@@ -73,7 +92,7 @@ def write_manifest(run_dir: str | os.PathLike, *, configs: dict[str, Any], archi
     except Exception as exc:  # a manifest must never be the thing that fails a run
         backend = {"error": repr(exc)}
     manifest = {
-        "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": [sys.executable, *sys.argv],
         "data_source": archive.source if archive is not None else None,
         "archive": archive.describe() if archive is not None else None,

@@ -58,8 +58,16 @@ import jax.numpy as jnp
 import numpy as np
 
 GROUPS = ("all", "nature", "asmr")  # rows of `Sums.counts`
-METRICS = ("accuracy", "macro_f1", "macro_precision", "macro_recall", "nature_specificity",
-           "asmr_accuracy", "asmr_macro_f1", "asmr_auroc")
+METRICS = (
+    "accuracy",
+    "macro_f1",
+    "macro_precision",
+    "macro_recall",
+    "nature_specificity",
+    "asmr_accuracy",
+    "asmr_macro_f1",
+    "asmr_auroc",
+)
 _INT32_MAX = np.iinfo(np.int32).max
 
 
@@ -112,8 +120,7 @@ def _binary(name: str, array, shape: tuple[int, ...]) -> np.ndarray:
         raise MetricsInputError(f"{name}: expected shape {shape}, got {array.shape}")
     if array.dtype.kind not in "biuf" or not np.isin(array, (0, 1)).all():
         bad = np.argwhere(~np.isin(array, (0, 1)))[:1].tolist() if array.dtype.kind in "biuf" else "?"
-        raise MetricsInputError(f"{name}: expected 0/1 values, got dtype {array.dtype} "
-                                f"(first offending index: {bad})")
+        raise MetricsInputError(f"{name}: expected 0/1 values, got dtype {array.dtype} (first offending index: {bad})")
     return array.astype(np.int64)
 
 
@@ -123,16 +130,16 @@ def check_inputs(truths, preds, mask, is_nature, probs=None):
     if truths.ndim != 2 or truths.shape[0] == 0:
         raise MetricsInputError(f"truths: expected [trial, time] with at least one trial, got shape {truths.shape}")
     shape = truths.shape
-    truths, preds, mask = (_binary(n, a, shape) for n, a in (("truths", truths), ("preds", preds),
-                                                              ("mask", mask)))
+    truths, preds, mask = (_binary(n, a, shape) for n, a in (("truths", truths), ("preds", preds), ("mask", mask)))
     is_nature = _binary("is_nature", is_nature, shape[:1])
     if probs is not None:
         probs = np.asarray(probs, dtype=np.float32)
         if probs.shape != shape:
             raise MetricsInputError(f"probs: expected shape {shape}, got {probs.shape}")
         if not np.isfinite(probs).all():
-            raise MetricsInputError(f"probs: non-finite value at [trial, time] "
-                                    f"{np.argwhere(~np.isfinite(probs))[0].tolist()}")
+            raise MetricsInputError(
+                f"probs: non-finite value at [trial, time] {np.argwhere(~np.isfinite(probs))[0].tolist()}"
+            )
     return truths, preds, mask, is_nature, probs
 
 
@@ -171,9 +178,12 @@ def _auc_tables(truths, mask, scores, asmr):
     slot_ranks = (slot_mask[:, :, None] * ranks.reshape(n_slots, n_time, n_columns)).transpose(1, 0, 2)
     source_pos = truths * mask
     rank_pairs = np.rint(source_pos.astype(np.float64) @ slot_ranks.reshape(n_time, n_slots * n_columns))
-    return dict(pattern=pattern.reshape(-1),
-                rank_pairs=rank_pairs.astype(np.int64).reshape(len(truths), n_slots, n_slots, n_patterns),
-                moved_pos=source_pos @ slot_mask.T, pattern_valid=patterns @ slot_mask.T)
+    return dict(
+        pattern=pattern.reshape(-1),
+        rank_pairs=rank_pairs.astype(np.int64).reshape(len(truths), n_slots, n_slots, n_patterns),
+        moved_pos=source_pos @ slot_mask.T,
+        pattern_valid=patterns @ slot_mask.T,
+    )
 
 
 def scoring_problem(truths, preds, mask, is_nature, probs=None) -> ScoringProblem:
@@ -193,10 +203,13 @@ def scoring_problem(truths, preds, mask, is_nature, probs=None) -> ScoringProble
     tables = _auc_tables(truths, mask, scores, asmr)
     groups = np.stack([np.ones_like(is_nature), is_nature, 1 - is_nature])
     return ScoringProblem(
-        pair_counts=_int32("pair_counts", pair_counts), groups=_int32("groups", groups),
+        pair_counts=_int32("pair_counts", pair_counts),
+        groups=_int32("groups", groups),
         asmr_slots=_int32("asmr_slots", asmr),
         condition_order=_int32("condition_order", np.argsort(is_nature, kind="stable")),
-        **{name: _int32(name, table) for name, table in tables.items()}, has_scores=has_scores)
+        **{name: _int32(name, table) for name, table in tables.items()},
+        has_scores=has_scores,
+    )
 
 
 def _take(table, index):
@@ -220,15 +233,22 @@ def resample_sums(problem: ScoringProblem, weights: jax.Array, sources: jax.Arra
     counts = jnp.dot(problem.groups, weights[:, None] * moved, preferred_element_type=jnp.int32)
     asmr_sources, asmr_weights = _take(sources, problem.asmr_slots), _take(weights, problem.asmr_slots)
     source_pattern = _take(problem.pattern, asmr_sources)
-    rows = _take(problem.rank_pairs.reshape(n_trials * n_asmr, n_asmr * n_patterns),
-                 asmr_sources * n_asmr + slots)  # [aslot, (column aslot, pattern)]
+    rows = _take(
+        problem.rank_pairs.reshape(n_trials * n_asmr, n_asmr * n_patterns), asmr_sources * n_asmr + slots
+    )  # [aslot, (column aslot, pattern)]
     # Column j' counts with its slot's weight under the mask pattern of its own source; exact int32.
-    column_weights = (jax.nn.one_hot(source_pattern, n_patterns, dtype=jnp.int32) * asmr_weights[:, None])
+    column_weights = jax.nn.one_hot(source_pattern, n_patterns, dtype=jnp.int32) * asmr_weights[:, None]
     row_sums = jnp.dot(rows, column_weights.reshape(-1), preferred_element_type=jnp.int32)
-    n_pos = jnp.dot(asmr_weights, _take(problem.moved_pos.reshape(-1), asmr_sources * n_asmr + slots),
-                    preferred_element_type=jnp.int32)
-    n_valid = jnp.dot(asmr_weights, _take(problem.pattern_valid.reshape(-1), source_pattern * n_asmr + slots),
-                      preferred_element_type=jnp.int32)
+    n_pos = jnp.dot(
+        asmr_weights,
+        _take(problem.moved_pos.reshape(-1), asmr_sources * n_asmr + slots),
+        preferred_element_type=jnp.int32,
+    )
+    n_valid = jnp.dot(
+        asmr_weights,
+        _take(problem.pattern_valid.reshape(-1), source_pattern * n_asmr + slots),
+        preferred_element_type=jnp.int32,
+    )
     # Σ_pos w·d − W_pos²: float32 of exact integers, ~1e-7 relative rounding.
     numer2 = jnp.dot(asmr_weights.astype(jnp.float32), row_sums.astype(jnp.float32)) - n_pos.astype(jnp.float32) ** 2
     return Sums(counts, numer2, n_pos, n_valid - n_pos)
@@ -246,8 +266,7 @@ def permutation_sums(problem: ScoringProblem, sources: jax.Array) -> Sums:
 
 def _ratio(numer, denom):
     numer, denom = np.asarray(numer, np.float64), np.asarray(denom, np.float64)
-    return np.divide(numer, denom, out=np.zeros(np.broadcast_shapes(numer.shape, denom.shape)),
-                     where=denom > 0)
+    return np.divide(numer, denom, out=np.zeros(np.broadcast_shapes(numer.shape, denom.shape)), where=denom > 0)
 
 
 def confusion_scores(counts) -> dict[str, np.ndarray]:
@@ -257,9 +276,11 @@ def confusion_scores(counts) -> dict[str, np.ndarray]:
     total = tn + fp + fn + tp
     present = np.stack([tn + fp + fn > 0, tp + fn + fp > 0]).astype(np.float64)
     n_present = present.sum(axis=0)
-    per_class = {"macro_precision": (_ratio(tn, tn + fn), _ratio(tp, tp + fp)),
-                 "macro_recall": (_ratio(tn, tn + fp), _ratio(tp, tp + fn)),
-                 "macro_f1": (_ratio(2 * tn, 2 * tn + fn + fp), _ratio(2 * tp, 2 * tp + fp + fn))}
+    per_class = {
+        "macro_precision": (_ratio(tn, tn + fn), _ratio(tp, tp + fp)),
+        "macro_recall": (_ratio(tn, tn + fp), _ratio(tp, tp + fn)),
+        "macro_f1": (_ratio(2 * tn, 2 * tn + fn + fp), _ratio(2 * tp, 2 * tp + fp + fn)),
+    }
     out = {"accuracy": np.where(total > 0, _ratio(tp + tn, total), np.nan)}
     for name, (class0, class1) in per_class.items():
         summed = present[0] * class0 + present[1] * class1
@@ -276,8 +297,13 @@ def scores(sums: Sums, has_scores: bool = True) -> dict[str, np.ndarray]:
     pos, neg = np.asarray(sums.auc_pos, np.float64), np.asarray(sums.auc_neg, np.float64)
     defined = (pos > 0) & (neg > 0) & has_scores
     auroc = np.where(defined, _ratio(np.asarray(sums.auc_numer2, np.float64), 2 * pos * neg), np.nan)
-    return {**pooled, "nature_specificity": nature["accuracy"], "asmr_accuracy": asmr["accuracy"],
-            "asmr_macro_f1": asmr["macro_f1"], "asmr_auroc": auroc}
+    return {
+        **pooled,
+        "nature_specificity": nature["accuracy"],
+        "asmr_accuracy": asmr["accuracy"],
+        "asmr_macro_f1": asmr["macro_f1"],
+        "asmr_auroc": auroc,
+    }
 
 
 # Optimisation level 1: ~40 % less compile time than the default, the same run time for these small programs.

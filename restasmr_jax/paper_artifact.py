@@ -34,8 +34,9 @@ from restasmr_jax.config import VIDEO_CODES, condition_of
 from restasmr_jax.predictions import Predictions
 
 ARTIFACT_NAME = "paper_fusion_results_4_fold.pkl"
-ARTIFACT_SOURCE = ("the authors' GitHub repository Tushardas2663/REST-ASMR-Pipeline, "
-                   "file data/paper_fusion_results_4_fold.pkl")
+ARTIFACT_SOURCE = (
+    "the authors' GitHub repository Tushardas2663/REST-ASMR-Pipeline, file data/paper_fusion_results_4_fold.pkl"
+)
 ARTIFACT_TRIALS = 68
 ARTIFACT_FRAMES = 550
 KEYS = ("subj", "vid_name", "truths", "preds", "probs", "raw_truths", "is_nature")
@@ -43,13 +44,19 @@ RUN_KEYS = ("mask", "fold")  # added by `write_predictions`
 PICKLE_PROTOCOL = 4  # arrays via _reconstruct; fixed so that the bytes are reproducible
 
 # Everything numpy's ndarray/dtype/scalar pickling refers to, for numpy 1.x and 2.x module paths.
-_ALLOWED = frozenset({
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),  # protocol 5
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    ("_codecs", "encode"),  # bytes in protocol-2 pickles: str -> bytes, nothing more
-})
+_ALLOWED = frozenset(
+    {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),  # protocol 5
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),  # bytes in protocol-2 pickles: str -> bytes, nothing more
+    }
+)
 
 
 class ArtifactError(ValueError):
@@ -71,8 +78,10 @@ class SafeUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         if (module, name) in _ALLOWED:
             return super().find_class(module, name)
-        raise ArtifactError(f"refusing to load global {module}.{name}: a predictions pickle may only "
-                            f"contain numpy arrays, numbers, strings, lists and dicts")
+        raise ArtifactError(
+            f"refusing to load global {module}.{name}: a predictions pickle may only "
+            f"contain numpy arrays, numbers, strings, lists and dicts"
+        )
 
     def persistent_load(self, pid):
         raise ArtifactError("refusing a pickle with persistent references")
@@ -97,8 +106,10 @@ def _array(path, i, trial, key, n_frames, kinds: str) -> np.ndarray:
     value = trial[key]
     if not isinstance(value, np.ndarray) or value.dtype.kind not in kinds or value.shape != (n_frames,):
         got = f"{type(value).__name__} {getattr(value, 'dtype', '')} {getattr(value, 'shape', '')}"
-        raise ArtifactError(f"{path}: trial {i} ({trial.get('subj')}, {trial.get('vid_name')}): '{key}' must be "
-                            f"a ({n_frames},) numpy array of kind {kinds!r}, got {got.strip()}")
+        raise ArtifactError(
+            f"{path}: trial {i} ({trial.get('subj')}, {trial.get('vid_name')}): '{key}' must be "
+            f"a ({n_frames},) numpy array of kind {kinds!r}, got {got.strip()}"
+        )
     return value
 
 
@@ -114,8 +125,9 @@ def _binary(path, i, key, values: np.ndarray) -> None:
         raise ArtifactError(f"{path}: trial {i}: '{key}' must hold only 0 and 1")
 
 
-def predictions_from_records(records, path: str | os.PathLike = "<records>", *, n_trials: int | None = None,
-                             n_frames: int = ARTIFACT_FRAMES) -> Predictions:
+def predictions_from_records(
+    records, path: str | os.PathLike = "<records>", *, n_trials: int | None = None, n_frames: int = ARTIFACT_FRAMES
+) -> Predictions:
     """Check the artifact schema (list of per-trial dicts) and build a `Predictions`."""
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise ArtifactError(f"{path}: expected a list of per-trial dicts, got {type(records).__name__}")
@@ -137,8 +149,7 @@ def predictions_from_records(records, path: str | os.PathLike = "<records>", *, 
         seen.add((subject, video))
         is_nature = _int_field(path, i, trial, "is_nature")
         if is_nature != (condition_of(video) == "Nature"):
-            raise ArtifactError(f"{path}: trial {i}: is_nature={is_nature} contradicts {video} "
-                                f"({condition_of(video)})")
+            raise ArtifactError(f"{path}: trial {i}: is_nature={is_nature} contradicts {video} ({condition_of(video)})")
         truths, preds = (_array(path, i, trial, k, n_frames, "biu") for k in ("truths", "preds"))
         probs = _array(path, i, trial, "probs", n_frames, "f")
         raw = _array(path, i, trial, "raw_truths", n_frames, "fiu")
@@ -158,23 +169,31 @@ def predictions_from_records(records, path: str | os.PathLike = "<records>", *, 
         rows.append((truths, preds, probs, raw, mask, is_nature, subject, video, fold))
     columns = list(zip(*rows))
     return Predictions(
-        truths=np.stack(columns[0]).astype(np.int32), preds=np.stack(columns[1]).astype(np.int32),
-        probs=np.stack(columns[2]).astype(np.float32), raw_truths=np.stack(columns[3]).astype(np.int32),
-        mask=np.stack(columns[4]).astype(bool), is_nature=np.array(columns[5], bool),
-        subject=np.array(columns[6], np.int32), video=np.array(columns[7], dtype="<U4"),
-        fold=np.array(columns[8], np.int32))
+        truths=np.stack(columns[0]).astype(np.int32),
+        preds=np.stack(columns[1]).astype(np.int32),
+        probs=np.stack(columns[2]).astype(np.float32),
+        raw_truths=np.stack(columns[3]).astype(np.int32),
+        mask=np.stack(columns[4]).astype(bool),
+        is_nature=np.array(columns[5], bool),
+        subject=np.array(columns[6], np.int32),
+        video=np.array(columns[7], dtype="<U4"),
+        fold=np.array(columns[8], np.int32),
+    )
 
 
-def load_predictions(path: str | os.PathLike, *, n_trials: int | None = None,
-                     n_frames: int = ARTIFACT_FRAMES) -> Predictions:
+def load_predictions(
+    path: str | os.PathLike, *, n_trials: int | None = None, n_frames: int = ARTIFACT_FRAMES
+) -> Predictions:
     """A predictions pickle (the artifact or a run's `write_predictions` output), safely."""
     return predictions_from_records(read_pickle_safely(path), path, n_trials=n_trials, n_frames=n_frames)
 
 
 def missing_artifact_message(path: Path) -> str:
-    return (f"The authors' published predictions were not found at {path}.\n"
-            f"Download them from {ARTIFACT_SOURCE} (https://github.com/Tushardas2663/REST-ASMR-Pipeline) "
-            f"and pass the file with --artifact PATH (default location: {default_artifact_path()}).")
+    return (
+        f"The authors' published predictions were not found at {path}.\n"
+        f"Download them from {ARTIFACT_SOURCE} (https://github.com/Tushardas2663/REST-ASMR-Pipeline) "
+        f"and pass the file with --artifact PATH (default location: {default_artifact_path()})."
+    )
 
 
 def load_artifact(path: str | os.PathLike | None = None) -> Predictions:
@@ -187,11 +206,20 @@ def load_artifact(path: str | os.PathLike | None = None) -> Predictions:
 
 def predictions_to_records(pred: Predictions) -> list[dict]:
     """Per-trial dicts in the artifact schema plus `mask` and `fold`."""
-    return [{"subj": int(pred.subject[i]), "vid_name": str(pred.video[i]),
-             "truths": np.asarray(pred.truths[i], np.int64), "preds": np.asarray(pred.preds[i], np.int64),
-             "probs": np.asarray(pred.probs[i], np.float32), "raw_truths": np.asarray(pred.raw_truths[i], np.float32),
-             "is_nature": int(pred.is_nature[i]), "mask": np.asarray(pred.mask[i], bool),
-             "fold": int(pred.fold[i])} for i in range(pred.n_trials)]
+    return [
+        {
+            "subj": int(pred.subject[i]),
+            "vid_name": str(pred.video[i]),
+            "truths": np.asarray(pred.truths[i], np.int64),
+            "preds": np.asarray(pred.preds[i], np.int64),
+            "probs": np.asarray(pred.probs[i], np.float32),
+            "raw_truths": np.asarray(pred.raw_truths[i], np.float32),
+            "is_nature": int(pred.is_nature[i]),
+            "mask": np.asarray(pred.mask[i], bool),
+            "fold": int(pred.fold[i]),
+        }
+        for i in range(pred.n_trials)
+    ]
 
 
 def write_predictions(path: str | os.PathLike, pred: Predictions) -> Path:

@@ -88,7 +88,7 @@ class Timings:
     earlier: list = field(default_factory=list)  # [{"status", "stage_seconds"}] of previous attempts
 
     @classmethod
-    def for_run(cls, run_dir: Path) -> "Timings":
+    def for_run(cls, run_dir: Path) -> Timings:
         path = Path(run_dir) / "manifest.json"
         earlier = json.loads(path.read_text()).get("attempts", []) if path.exists() else []
         return cls(earlier=earlier)
@@ -115,8 +115,19 @@ class Timings:
 def tensor_fingerprint(tensor: TrialTensor) -> str:
     """sha256 over every array of the tensor: a run is only continued or re-predicted on the same data."""
     digest = hashlib.sha256()
-    for name in ("av", "ppg", "stim_index", "y", "intensity", "mask", "subject", "video", "trial_index",
-                 "condition", "n_valid"):
+    for name in (
+        "av",
+        "ppg",
+        "stim_index",
+        "y",
+        "intensity",
+        "mask",
+        "subject",
+        "video",
+        "trial_index",
+        "condition",
+        "n_valid",
+    ):
         array = np.ascontiguousarray(getattr(tensor, name))
         if array.dtype.kind in "OUS":  # by value: '<U4' and '<U6' copies of the same labels hash alike
             digest.update(f"{name}:str:{array.shape}:".encode() + "\0".join(array.astype(str).tolist()).encode())
@@ -126,6 +137,7 @@ def tensor_fingerprint(tensor: TrialTensor) -> str:
 
 
 # ----------------------------------------------------------------------------- run folders
+
 
 def open_run(options: RunOptions, name: str) -> tuple[Path, RunOptions]:
     """A new run folder, or the one named by `options.resume` with the options saved there."""
@@ -138,28 +150,38 @@ def open_run(options: RunOptions, name: str) -> tuple[Path, RunOptions]:
         saved = load_options(run_dir)
     except OptionsError as exc:
         raise PipelineError(f"--resume {run_dir}: {exc}") from None
-    print(f"[pipeline] resuming {run_dir} with the options saved there (other flags are ignored)",
-          file=sys.stderr, flush=True)
+    print(
+        f"[pipeline] resuming {run_dir} with the options saved there (other flags are ignored)",
+        file=sys.stderr,
+        flush=True,
+    )
     return run_dir, replace(saved, resume=run_dir, progress=options.progress)
 
 
-def write_run_manifest(run_dir: Path, options: RunOptions, data: Data | None, *, status: str,
-                       timings: Timings, extra: dict | None = None) -> Path:
+def write_run_manifest(
+    run_dir: Path, options: RunOptions, data: Data | None, *, status: str, timings: Timings, extra: dict | None = None
+) -> Path:
     return manifest.write_manifest(
         run_dir,
         configs=options.to_dict(),
         archive=data.archive if data is not None else None,
         input_hashes=data.input_hashes if data is not None else None,
-        extra={"status": status, "stage_seconds": timings.merged(), "attempts": timings.attempts(status),
-               **({"data": data.describe(), "data_source": data.source} if data is not None else {}),
-               **(extra or {})},
+        extra={
+            "status": status,
+            "stage_seconds": timings.merged(),
+            "attempts": timings.attempts(status),
+            **({"data": data.describe(), "data_source": data.source} if data is not None else {}),
+            **(extra or {}),
+        },
     )
 
 
 # ----------------------------------------------------------------------------- stages
 
-def prepare_data(options: RunOptions, run_dir: Path | None, *, tensor: TrialTensor | None = None,
-                 timings: Timings | None = None) -> Data:
+
+def prepare_data(
+    options: RunOptions, run_dir: Path | None, *, tensor: TrialTensor | None = None, timings: Timings | None = None
+) -> Data:
     """Archive -> ingestion -> feature tensor (all cached by content), or a given tensor."""
     timings = timings or Timings()
     if tensor is not None:
@@ -179,13 +201,17 @@ def prepare_data(options: RunOptions, run_dir: Path | None, *, tensor: TrialTens
         weights = resolve_weights_spec(options.feature_cfg.video_weights, archive.source)
         feature_cfg = replace(options.feature_cfg, video_weights=weights)
         with timings.stage("ingest", options.progress):
-            ingested = ingest_archive(archive, options.protocol, cache_dir=options.cache_dir,
-                                      progress=options.progress)
+            ingested = ingest_archive(archive, options.protocol, cache_dir=options.cache_dir, progress=options.progress)
         with timings.stage("features", options.progress):
-            tensor = load_or_build_tensor(archive, ingested, feature_cfg=feature_cfg, protocol=options.protocol,
-                                          cache_dir=options.cache_dir, progress=options.progress)
-        data = Data(tensor=tensor, source=archive.source, archive=archive, input_hashes=hashes,
-                    video_weights=weights)
+            tensor = load_or_build_tensor(
+                archive,
+                ingested,
+                feature_cfg=feature_cfg,
+                protocol=options.protocol,
+                cache_dir=options.cache_dir,
+                progress=options.progress,
+            )
+        data = Data(tensor=tensor, source=archive.source, archive=archive, input_hashes=hashes, video_weights=weights)
     if run_dir is not None:
         check_same_data(run_dir, data)
         storage.write_json(Path(run_dir) / DATA_FILE, data.describe())
@@ -200,8 +226,10 @@ def check_same_data(run_dir: Path, data: Data) -> None:
     saved = json.loads(path.read_text())["tensor_fingerprint"]
     now = tensor_fingerprint(data.tensor)
     if saved != now:
-        raise PipelineError(f"{path}: the run was made on tensor {saved[:16]}, but the data now give "
-                            f"{now[:16]} (archive, features or weights changed); start a new run instead")
+        raise PipelineError(
+            f"{path}: the run was made on tensor {saved[:16]}, but the data now give "
+            f"{now[:16]} (archive, features or weights changed); start a new run instead"
+        )
 
 
 def make_or_load_splits(tensor: TrialTensor, cfg: TrainConfig, folder: Path):
@@ -246,8 +274,17 @@ def load_predictions(path: Path, n_frames: int) -> Predictions:
     return read(path, n_frames=n_frames)
 
 
-def train_and_predict(tensor: TrialTensor, splits, cfg: TrainConfig, model_dir: Path, *, resume: bool,
-                      progress: bool, timings: Timings, label: str = "") -> list[Predictions]:
+def train_and_predict(
+    tensor: TrialTensor,
+    splits,
+    cfg: TrainConfig,
+    model_dir: Path,
+    *,
+    resume: bool,
+    progress: bool,
+    timings: Timings,
+    label: str = "",
+) -> list[Predictions]:
     """Fit all seeds x folds (or continue from checkpoints), predict the test sets, save per seed.
 
     A model folder whose predictions are all present is finished: they are
@@ -259,13 +296,19 @@ def train_and_predict(tensor: TrialTensor, splits, cfg: TrainConfig, model_dir: 
     if resume and all(p.exists() for p in paths):
         return [load_predictions(p, tensor.mask.shape[1]) for p in paths]
     with timings.stage(f"train{label}", progress):
-        fit = train.fit(tensor, splits, cfg, run_dir=Path(model_dir) / CHECKPOINT_DIR, resume=resume,
-                        progress=progress)
+        fit = train.fit(tensor, splits, cfg, run_dir=Path(model_dir) / CHECKPOINT_DIR, resume=resume, progress=progress)
     with timings.stage(f"predict{label}", progress):
         per_seed = train.predict(fit, tensor, splits, cfg)
-    storage.write_json(Path(model_dir) / HISTORY_FILE, {
-        **fit.history, "best_epoch": fit.best_epoch, "best_val_f1": fit.best_score, "selection": cfg.selection,
-        "axes": "[epoch][seed][fold] for per-epoch lists; [seed][fold] for best_*; epochs 0-based"})
+    storage.write_json(
+        Path(model_dir) / HISTORY_FILE,
+        {
+            **fit.history,
+            "best_epoch": fit.best_epoch,
+            "best_val_f1": fit.best_score,
+            "selection": cfg.selection,
+            "axes": "[epoch][seed][fold] for per-epoch lists; [seed][fold] for best_*; epochs 0-based",
+        },
+    )
     for path, pred in zip(paths, per_seed):
         save_predictions(path, pred)
     return per_seed
@@ -283,6 +326,7 @@ def tinglegram_stage(pred: Predictions, options: RunOptions, run_dir: Path, sour
 
 
 # ----------------------------------------------------------------------------- entry points
+
 
 @dataclass
 class Stages:
@@ -316,11 +360,13 @@ def run_recorded(name: str, options: RunOptions, tensor: TrialTensor | None, mod
             splits = make_or_load_splits(data.tensor, options.train, run_dir)
         report, extra = model_stages(Stages(run_dir, options, data, splits, timings))
     except BaseException as exc:
-        write_run_manifest(run_dir, options, data, status="failed", timings=timings,
-                           extra={"error": f"{type(exc).__name__}: {exc}"})
+        write_run_manifest(
+            run_dir, options, data, status="failed", timings=timings, extra={"error": f"{type(exc).__name__}: {exc}"}
+        )
         raise
-    write_run_manifest(run_dir, options, data, status="complete", timings=timings,
-                       extra={"summary": report["summary"], **extra})
+    write_run_manifest(
+        run_dir, options, data, status="complete", timings=timings, extra={"summary": report["summary"], **extra}
+    )
     print_summary(run_dir, data.source, report, timings.seconds)
     return run_dir
 
@@ -331,9 +377,17 @@ def run_fusion(options: RunOptions = RunOptions(), *, tensor: TrialTensor | None
     `tensor` skips the archive, ingestion and features (tests, notebooks).
     Returns the run folder.
     """
+
     def model_stages(run: Stages):
-        per_seed = train_and_predict(run.data.tensor, run.splits, run.options.train, run.run_dir,
-                                     resume=run.resume, progress=run.options.progress, timings=run.timings)
+        per_seed = train_and_predict(
+            run.data.tensor,
+            run.splits,
+            run.options.train,
+            run.run_dir,
+            resume=run.resume,
+            progress=run.options.progress,
+            timings=run.timings,
+        )
         with run.timings.stage("statistics", run.options.progress):
             report = fusion_report(per_seed, run.options.train, run.options.stats, run.run_dir, run.data.source)
         with run.timings.stage("tinglegram", run.options.progress):
@@ -345,6 +399,7 @@ def run_fusion(options: RunOptions = RunOptions(), *, tensor: TrialTensor | None
 
 def run_ablations(options: RunOptions = RunOptions(), *, tensor: TrialTensor | None = None) -> Path:
     """Table 2: the BiLSTM per feature set (fusion, video, audio, ppg) + XGBoost, same folds (SPEC §7, §8)."""
+
     def model_stages(run: Stages):
         models: dict[str, list[Predictions]] = {}
         for name in run.options.models:
@@ -352,9 +407,16 @@ def run_ablations(options: RunOptions = RunOptions(), *, tensor: TrialTensor | N
             if name == "fusion" and run.options.fusion_run is not None:
                 models[name] = reuse_fusion_run(run.options.fusion_run, run.data, cfg)
                 continue
-            models[name] = train_and_predict(run.data.tensor, run.splits, cfg, run.run_dir / "models" / name,
-                                             resume=run.resume, progress=run.options.progress,
-                                             timings=run.timings, label=f":{name}")
+            models[name] = train_and_predict(
+                run.data.tensor,
+                run.splits,
+                cfg,
+                run.run_dir / "models" / name,
+                resume=run.resume,
+                progress=run.options.progress,
+                timings=run.timings,
+                label=f":{name}",
+            )
         if run.options.with_xgb:
             models["xgboost"] = [xgboost_stage(run)]
         with run.timings.stage("statistics", run.options.progress):
@@ -373,14 +435,29 @@ def xgboost_stage(run: Stages) -> Predictions:
     if run.resume and path.exists():
         return load_predictions(path, run.data.tensor.mask.shape[1])
     with run.timings.stage("xgboost", run.options.progress):
-        result = run_xgb(run.data.tensor, run.splits, run.options.xgb, features="fusion",
-                         feature_cfg=run.options.feature_cfg, progress=run.options.progress)
+        result = run_xgb(
+            run.data.tensor,
+            run.splits,
+            run.options.xgb,
+            features="fusion",
+            feature_cfg=run.options.feature_cfg,
+            progress=run.options.progress,
+        )
     save_predictions(path, result.predictions)
     for report, booster in zip(result.folds, result.boosters):
         storage.atomic_write_bytes(booster_path(model_dir, report.fold), bytes(booster.save_raw(raw_format="json")))
-    storage.write_json(model_dir / "folds.json", [
-        {"fold": r.fold, "n_train_rows": r.n_train_rows, "n_test_rows": r.n_test_rows,
-         "scale_pos_weight": r.scale_pos_weight} for r in result.folds])
+    storage.write_json(
+        model_dir / "folds.json",
+        [
+            {
+                "fold": r.fold,
+                "n_train_rows": r.n_train_rows,
+                "n_test_rows": r.n_test_rows,
+                "scale_pos_weight": r.scale_pos_weight,
+            }
+            for r in result.folds
+        ],
+    )
     return result.predictions
 
 
@@ -389,11 +466,14 @@ def reuse_fusion_run(fusion_run: Path, data: Data, cfg: TrainConfig) -> list[Pre
     saved = load_options(fusion_run)
     check_same_data(fusion_run, data)
     if replace(saved.train, features="fusion") != replace(cfg, features="fusion"):
-        raise PipelineError(f"--fusion-run {fusion_run}: its training config {saved.train} differs from "
-                            f"this run's {cfg}; Table 2 compares models trained under one protocol")
+        raise PipelineError(
+            f"--fusion-run {fusion_run}: its training config {saved.train} differs from "
+            f"this run's {cfg}; Table 2 compares models trained under one protocol"
+        )
     paths = prediction_paths(fusion_run, saved.train.n_seeds)
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
-        raise PipelineError(f"--fusion-run {fusion_run}: no saved predictions ({', '.join(missing)}); "
-                            "finish it with --resume first")
+        raise PipelineError(
+            f"--fusion-run {fusion_run}: no saved predictions ({', '.join(missing)}); finish it with --resume first"
+        )
     return [load_predictions(p, data.tensor.mask.shape[1]) for p in paths]

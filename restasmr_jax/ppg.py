@@ -30,8 +30,9 @@ def ticks_per_sample(interval_ms: float, cfg: ProtocolConfig = ProtocolConfig())
     return Fraction(str(interval_ms)) * Fraction(cfg.log_ticks_per_second, 1000)
 
 
-def sample_window(interval_ms: float, onset_ticks: int, end_ticks: int,
-                  cfg: ProtocolConfig = ProtocolConfig()) -> tuple[int, int]:
+def sample_window(
+    interval_ms: float, onset_ticks: int, end_ticks: int, cfg: ProtocolConfig = ProtocolConfig()
+) -> tuple[int, int]:
     """[first, stop) sample indices of the valid epoch [onset + warm-up, end)."""
     tps = ticks_per_sample(interval_ms, cfg)
     start = int(onset_ticks) + ticks(cfg.warmup_seconds, cfg)
@@ -50,8 +51,16 @@ def zscore(x: np.ndarray) -> np.ndarray:
     return np.zeros_like(x) if std == 0 else (x - x.mean()) / std
 
 
-def epoch_ppg(ch2: np.ndarray, interval_ms: float, onset_ticks: int, end_ticks: int, n_frames: int,
-              cfg: ProtocolConfig = ProtocolConfig(), *, context: str = "trial") -> np.ndarray:
+def epoch_ppg(
+    ch2: np.ndarray,
+    interval_ms: float,
+    onset_ticks: int,
+    end_ticks: int,
+    n_frames: int,
+    cfg: ProtocolConfig = ProtocolConfig(),
+    *,
+    context: str = "trial",
+) -> np.ndarray:
     """Z-scored CH2 of one trial's valid epoch at 10 Hz: float64 `[time]` of length n_frames.
 
     `ch2`: `[sample]` one channel of the recording.  `context` names the
@@ -69,4 +78,3 @@ def epoch_ppg(ch2: np.ndarray, interval_ms: float, onset_ticks: int, end_ticks: 
     if np.ptp(segment) == 0:  # resampling a constant adds rounding noise that z-scoring would blow up
         return np.zeros(n_frames)
     return zscore(scipy.signal.resample(segment, n_frames))
-

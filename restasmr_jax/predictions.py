@@ -33,11 +33,20 @@ class Predictions:
         """Frames to score: valid frames, or all 550 to reproduce the paper (SPEC §9)."""
         return np.ones_like(self.mask) if count_padding else self.mask
 
-    def condition_prior(self) -> "Predictions":
+    def condition_prior(self) -> Predictions:
         """Baseline: 'tingle' on every ASMR frame, 'no tingle' on every Nature frame (SPEC §9)."""
         preds = np.broadcast_to(~self.is_nature[:, None], self.truths.shape).astype(np.int32)
-        return Predictions(self.truths, preds, preds.astype(np.float32), self.raw_truths, self.mask,
-                           self.is_nature, self.subject, self.video, self.fold)
+        return Predictions(
+            self.truths,
+            preds,
+            preds.astype(np.float32),
+            self.raw_truths,
+            self.mask,
+            self.is_nature,
+            self.subject,
+            self.video,
+            self.fold,
+        )
 
-    def select(self, rows: np.ndarray) -> "Predictions":
+    def select(self, rows: np.ndarray) -> Predictions:
         return Predictions(*(getattr(self, f)[rows] for f in self.__dataclass_fields__))

@@ -19,8 +19,10 @@ from restasmr_jax.predictions import Predictions
 def data_banner(source: str) -> str:
     if source == "real":
         return "> Data: the real REST-ASMR archive.\n\n"
-    return (f"> Data: **{source.upper()}** — not the REST-ASMR recordings; numbers describe the "
-            "pipeline on the seeded stand-in archive (SPEC §12), not the paper's findings.\n\n")
+    return (
+        f"> Data: **{source.upper()}** — not the REST-ASMR recordings; numbers describe the "
+        "pipeline on the seeded stand-in archive (SPEC §12), not the paper's findings.\n\n"
+    )
 
 
 def _headline(frame_level: dict) -> dict:
@@ -33,10 +35,18 @@ def seed_spread(per_seed: list[Predictions], stats_cfg) -> dict:
     """Mean ± SD over seeds of each metric's 4-fold mean (no resampling)."""
     from restasmr_jax import tables
 
-    fold_means = [{name: m["mean"] for name, m in tables.frame_level(p, stats_cfg, resample=False)["metrics"].items()}
-                  for p in per_seed]
-    return {name: {"per_seed": [f[name] for f in fold_means], "mean": float(np.mean([f[name] for f in fold_means])),
-                   "sd": float(np.std([f[name] for f in fold_means]))} for name in fold_means[0]}
+    fold_means = [
+        {name: m["mean"] for name, m in tables.frame_level(p, stats_cfg, resample=False)["metrics"].items()}
+        for p in per_seed
+    ]
+    return {
+        name: {
+            "per_seed": [f[name] for f in fold_means],
+            "mean": float(np.mean([f[name] for f in fold_means])),
+            "sd": float(np.std([f[name] for f in fold_means])),
+        }
+        for name in fold_means[0]
+    }
 
 
 SPREAD_HEADING = "## Run-to-run spread over training seeds\n\nMean ± SD over seeds of each metric's 4-fold mean"
@@ -45,8 +55,11 @@ SPREAD_HEADING = "## Run-to-run spread over training seeds\n\nMean ± SD over se
 def _render_seed_spread(spread: dict) -> str:
     lines = ["| Metric | mean ± SD over seeds | per seed |", "|---|---|---|"]
     for name, entry in spread.items():
-        lines.append(f"| {name} | {100 * entry['mean']:.2f} ± {100 * entry['sd']:.2f} | "
-                     + ", ".join(f"{100 * v:.2f}" for v in entry["per_seed"]) + " |")
+        lines.append(
+            f"| {name} | {100 * entry['mean']:.2f} ± {100 * entry['sd']:.2f} | "
+            + ", ".join(f"{100 * v:.2f}" for v in entry["per_seed"])
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -62,10 +75,13 @@ def fusion_report(per_seed: list[Predictions], train_cfg, stats_cfg, run_dir: Pa
         markdown += f"\n{SPREAD_HEADING} (the table above is seed 0).\n\n" + _render_seed_spread(spread)
     storage.atomic_write_text(run_dir / "table1.md", markdown)
     storage.write_json(run_dir / "table1.json", {**table, "data_source": source, "seed_spread": spread})
-    video = {"data_source": source, "model": table["model"]["video_level"],
-             "condition_prior": table["condition_prior"]["video_level"]}
+    video = {
+        "data_source": source,
+        "model": table["model"]["video_level"],
+        "condition_prior": table["condition_prior"]["video_level"],
+    }
     storage.write_json(run_dir / "video_level.json", video)
-    section = markdown[markdown.index("## Video-level classification"):]
+    section = markdown[markdown.index("## Video-level classification") :]
     section = section.split("\n## ", 1)[0]  # up to the next section, if any
     storage.atomic_write_text(run_dir / "video_level.md", data_banner(source) + section)
     model, prior = table["model"], table["condition_prior"]
@@ -73,7 +89,9 @@ def fusion_report(per_seed: list[Predictions], train_cfg, stats_cfg, run_dir: Pa
         "data_source": source,
         "model": _headline(model["frame_level"]),
         "condition_prior": _headline(prior["frame_level"]),
-        "video_level_accuracy": {truth: r["metrics"]["accuracy"]["observed"] for truth, r in model["video_level"].items()},
+        "video_level_accuracy": {
+            truth: r["metrics"]["accuracy"]["observed"] for truth, r in model["video_level"].items()
+        },
         "seed_spread": spread,
     }
     return {"summary": summary, "markdown": markdown}
@@ -88,9 +106,11 @@ def ablation_report(models: dict[str, list[Predictions]], stats_cfg, run_dir: Pa
         first["condition prior"] = first["fusion"].condition_prior()
     table = tables.table2(first, stats_cfg, reference="fusion")
     markdown = data_banner(source) + tables.render_table2(table)
-    markdown += ("\nModels: BiLSTM with the named feature set (fusion 544, video 512, audio 31, ppg 1 columns); "
-                 "xgboost = non-temporal XGBoost on the fusion features, every valid frame one row (SPEC §8); "
-                 "condition prior = 'tingle' on every ASMR frame (SPEC §9).\n")
+    markdown += (
+        "\nModels: BiLSTM with the named feature set (fusion 544, video 512, audio 31, ppg 1 columns); "
+        "xgboost = non-temporal XGBoost on the fusion features, every valid frame one row (SPEC §8); "
+        "condition prior = 'tingle' on every ASMR frame (SPEC §9).\n"
+    )
     spread = {name: seed_spread(per_seed, stats_cfg) for name, per_seed in models.items() if len(per_seed) > 1}
     if spread:
         markdown += f"\n{SPREAD_HEADING} (the table above is seed 0).\n"
@@ -98,10 +118,13 @@ def ablation_report(models: dict[str, list[Predictions]], stats_cfg, run_dir: Pa
         markdown += f"\n### {name}\n\n" + _render_seed_spread(entry)
     storage.atomic_write_text(run_dir / "table2.md", markdown)
     storage.write_json(run_dir / "table2.json", {**table, "data_source": source, "seed_spread": spread})
-    summary = {"data_source": source,
-               "macro_f1": {name: {k: r["metrics"]["macro_f1"][k] for k in ("mean", "sd")}
-                            for name, r in table["models"].items()},
-               "paired_bootstrap_p": {name: c["p_value"] for name, c in table["comparisons"].items()}}
+    summary = {
+        "data_source": source,
+        "macro_f1": {
+            name: {k: r["metrics"]["macro_f1"][k] for k in ("mean", "sd")} for name, r in table["models"].items()
+        },
+        "paired_bootstrap_p": {name: c["p_value"] for name, c in table["comparisons"].items()},
+    }
     return {"summary": summary, "markdown": markdown}
 
 

@@ -9,8 +9,17 @@ import numpy as np
 
 from restasmr_jax import storage
 from restasmr_jax.dataset import TrialTensor
-from restasmr_jax.pipeline import (CHECKPOINT_DIR, Data, PipelineError, booster_path, check_same_data,
-                                   load_predictions, prediction_paths, prepare_data, xgboost_dir)
+from restasmr_jax.pipeline import (
+    CHECKPOINT_DIR,
+    Data,
+    PipelineError,
+    booster_path,
+    check_same_data,
+    load_predictions,
+    prediction_paths,
+    prepare_data,
+    xgboost_dir,
+)
 from restasmr_jax.predictions import Predictions
 from restasmr_jax.run_options import RunOptions, load_options
 
@@ -31,8 +40,11 @@ def run_predict(run_dir: Path, *, tensor: TrialTensor | None = None, progress: b
     data = prepare_data(options, None, tensor=tensor)
     check_same_data(run_dir, data)
     splits = splits_mod.load_splits(run_dir, data.tensor)
-    model_dirs = [run_dir] if (run_dir / CHECKPOINT_DIR).exists() else sorted(
-        p for p in (run_dir / "models").glob("*") if (p / CHECKPOINT_DIR).exists())
+    model_dirs = (
+        [run_dir]
+        if (run_dir / CHECKPOINT_DIR).exists()
+        else sorted(p for p in (run_dir / "models").glob("*") if (p / CHECKPOINT_DIR).exists())
+    )
     if not model_dirs and not xgboost_dir(run_dir).exists():
         raise PipelineError(f"{run_dir}: no {CHECKPOINT_DIR}/ folder to reload (did training finish?)")
     n_frames = data.tensor.mask.shape[1]
@@ -42,8 +54,9 @@ def run_predict(run_dir: Path, *, tensor: TrialTensor | None = None, progress: b
         cfg = options.train if model_dir == run_dir else replace(options.train, features=name)
         restored = checkpoint.load_run(model_dir / CHECKPOINT_DIR)
         if restored.cfg != cfg or restored.splits != splits:
-            raise PipelineError(f"{model_dir / CHECKPOINT_DIR}: its config or folds differ from the run's "
-                                f"options.json / split file")
+            raise PipelineError(
+                f"{model_dir / CHECKPOINT_DIR}: its config or folds differ from the run's options.json / split file"
+            )
         per_seed = train.predict(restored, data.tensor, splits, cfg)
         saved = [load_predictions(p, n_frames) for p in prediction_paths(model_dir, cfg.n_seeds)]
         verdicts[name] = [compare_predictions(new, old) for new, old in zip(per_seed, saved)]
@@ -82,6 +95,9 @@ def compare_predictions(new: Predictions, old: Predictions) -> dict:
         if a.shape != b.shape:
             differences[name] = f"shape {a.shape} vs {b.shape}"
         elif not np.array_equal(a, b):
-            differences[name] = (float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
-                                 if a.dtype.kind in "biuf" else "values differ")
+            differences[name] = (
+                float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+                if a.dtype.kind in "biuf"
+                else "values differ"
+            )
     return {"identical": not differences, "differences": differences}

@@ -60,9 +60,15 @@ class RunOptions:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict) -> "RunOptions":
-        configs = {"train": TrainConfig, "stats": StatsConfig, "xgb": XGBConfig, "feature_cfg": FeatureConfig,
-                   "protocol": ProtocolConfig, "synth": SynthConfig}
+    def from_dict(cls, data: dict) -> RunOptions:
+        configs = {
+            "train": TrainConfig,
+            "stats": StatsConfig,
+            "xgb": XGBConfig,
+            "feature_cfg": FeatureConfig,
+            "protocol": ProtocolConfig,
+            "synth": SynthConfig,
+        }
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -97,28 +103,49 @@ def load_options(run_dir: Path) -> RunOptions:
 
 # ----------------------------------------------------------------------------- flags
 
+
 def add_run_flags(parser: argparse.ArgumentParser) -> None:
     """Flags for every paper constant; a flag left out keeps the paper's value (or --quick's)."""
     t, s = TrainConfig(), StatsConfig()
     data = parser.add_argument_group("data and run folder")
-    data.add_argument("--data-dir", type=Path, default=None,
-                      help="raw archive folder with log/, ppg/, stim/ (default: data/ if it holds the real "
-                           "archive, else the seeded synthetic archive, generated once into data/synthetic/)")
+    data.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="raw archive folder with log/, ppg/, stim/ (default: data/ if it holds the real "
+        "archive, else the seeded synthetic archive, generated once into data/synthetic/)",
+    )
     data.add_argument("--out", type=Path, default=Path("runs"), help="parent folder of the run folder (default runs/)")
-    data.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
-                      help="continue an interrupted run in RUN_DIR with the options saved there; finished "
-                           "stages are kept, training restarts from the latest Orbax checkpoint")
-    data.add_argument("--cache-dir", type=Path, default=Path("data/cache"),
-                      help="feature / parse cache folder (default data/cache)")
-    data.add_argument("--synth-seed", type=int, default=SynthConfig().seed,
-                      help="seed of the synthetic archive (used only when no real archive is found)")
-    data.add_argument("--video-weights", default="auto",
-                      help="ResNet-18 weights: auto (imagenet for a real archive, random:0 for the synthetic "
-                           "one), imagenet (torchvision IMAGENET1K_V1 from the local torch hub cache), "
-                           "random:SEED (seeded random init, recorded in provenance) or a weights file PATH")
-    data.add_argument("--quick", action="store_true",
-                      help="smoke run: epochs 2, hidden 16, 200 bootstrap and 200 permutation resamples, "
-                           "1000 paired-bootstrap resamples (explicit flags still win)")
+    data.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        metavar="RUN_DIR",
+        help="continue an interrupted run in RUN_DIR with the options saved there; finished "
+        "stages are kept, training restarts from the latest Orbax checkpoint",
+    )
+    data.add_argument(
+        "--cache-dir", type=Path, default=Path("data/cache"), help="feature / parse cache folder (default data/cache)"
+    )
+    data.add_argument(
+        "--synth-seed",
+        type=int,
+        default=SynthConfig().seed,
+        help="seed of the synthetic archive (used only when no real archive is found)",
+    )
+    data.add_argument(
+        "--video-weights",
+        default="auto",
+        help="ResNet-18 weights: auto (imagenet for a real archive, random:0 for the synthetic "
+        "one), imagenet (torchvision IMAGENET1K_V1 from the local torch hub cache), "
+        "random:SEED (seeded random init, recorded in provenance) or a weights file PATH",
+    )
+    data.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: epochs 2, hidden 16, 200 bootstrap and 200 permutation resamples, "
+        "1000 paired-bootstrap resamples (explicit flags still win)",
+    )
     data.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     model = parser.add_argument_group("model and training (SPEC §6, §7)")
@@ -129,59 +156,117 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--layers", type=int, default=None, help=f"stacked BiLSTM layers (paper {t.layers})")
     model.add_argument("--dropout", type=float, default=None, help=f"dropout between LSTM layers (paper {t.dropout})")
     model.add_argument("--seed", type=int, default=None, help=f"training seed (paper {t.seed})")
-    model.add_argument("--seeds", type=int, default=None,
-                       help="train N seeds x 4 folds in one program and report mean ± SD over seeds (default 1)")
-    model.add_argument("--split-seed", type=int, default=None,
-                       help=f"Python random.seed for the inner-validation draw (authors {t.split_seed})")
-    model.add_argument("--selection", choices=("best", "last"), default=None,
-                       help="best: test the best validation-F1 epoch (default); last: the last epoch, as the "
-                            "authors' code effectively did")
-    model.add_argument("--features", choices=ABLATION_MODELS, default=None,
-                       help="input columns: fusion 544, video 512, audio 31, ppg 1 (default fusion)")
+    model.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="train N seeds x 4 folds in one program and report mean ± SD over seeds (default 1)",
+    )
+    model.add_argument(
+        "--split-seed",
+        type=int,
+        default=None,
+        help=f"Python random.seed for the inner-validation draw (authors {t.split_seed})",
+    )
+    model.add_argument(
+        "--selection",
+        choices=("best", "last"),
+        default=None,
+        help="best: test the best validation-F1 epoch (default); last: the last epoch, as the "
+        "authors' code effectively did",
+    )
+    model.add_argument(
+        "--features",
+        choices=ABLATION_MODELS,
+        default=None,
+        help="input columns: fusion 544, video 512, audio 31, ppg 1 (default fusion)",
+    )
 
     stats = parser.add_argument_group("evaluation and statistics (SPEC §9)")
-    stats.add_argument("--threshold", type=float, default=None,
-                       help=f"video-level rule: a trial is ASMR when at least this fraction of its frames is "
-                            f"predicted tingle (paper {s.video_threshold})")
-    stats.add_argument("--n-bootstrap", type=int, default=None, help=f"subject-level bootstrap resamples (paper {s.n_bootstrap})")
-    stats.add_argument("--n-permutation", type=int, default=None, help=f"sequence-level permutations (paper {s.n_permutation})")
-    stats.add_argument("--n-compare-bootstrap", type=int, default=None,
-                       help=f"paired-bootstrap resamples for model comparison (paper {s.n_compare_bootstrap})")
+    stats.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help=f"video-level rule: a trial is ASMR when at least this fraction of its frames is "
+        f"predicted tingle (paper {s.video_threshold})",
+    )
+    stats.add_argument(
+        "--n-bootstrap", type=int, default=None, help=f"subject-level bootstrap resamples (paper {s.n_bootstrap})"
+    )
+    stats.add_argument(
+        "--n-permutation", type=int, default=None, help=f"sequence-level permutations (paper {s.n_permutation})"
+    )
+    stats.add_argument(
+        "--n-compare-bootstrap",
+        type=int,
+        default=None,
+        help=f"paired-bootstrap resamples for model comparison (paper {s.n_compare_bootstrap})",
+    )
     stats.add_argument("--stats-seed", type=int, default=None, help=f"seed of the resampling statistics ({s.seed})")
-    stats.add_argument("--count-padding", action="store_true",
-                       help="also score the 43 zero-padded frames of trial-0 sequences, as the paper did "
-                            "(default: valid frames only)")
-    stats.add_argument("--tinglegram-subject", type=int, default=None,
-                       help="participant of the tinglegram figure (default 27, the paper's Figure 6)")
+    stats.add_argument(
+        "--count-padding",
+        action="store_true",
+        help="also score the 43 zero-padded frames of trial-0 sequences, as the paper did (default: valid frames only)",
+    )
+    stats.add_argument(
+        "--tinglegram-subject",
+        type=int,
+        default=None,
+        help="participant of the tinglegram figure (default 27, the paper's Figure 6)",
+    )
 
 
 def options_from_args(args: argparse.Namespace, **extra) -> RunOptions:
     """RunOptions from parsed flags: paper defaults, then --quick, then explicit flags."""
     train = {k: v for k, v in QUICK_TRAIN.items()} if args.quick else {}
     stats = dict(QUICK_STATS) if args.quick else {}
-    explicit_train = {"epochs": args.epochs, "learning_rate": args.lr, "batch_size": args.batch_size,
-                      "hidden": args.hidden, "layers": args.layers, "dropout": args.dropout, "seed": args.seed,
-                      "n_seeds": args.seeds, "split_seed": args.split_seed, "selection": args.selection,
-                      "features": args.features}
-    explicit_stats = {"video_threshold": args.threshold, "n_bootstrap": args.n_bootstrap,
-                      "n_permutation": args.n_permutation, "n_compare_bootstrap": args.n_compare_bootstrap,
-                      "seed": args.stats_seed}
+    explicit_train = {
+        "epochs": args.epochs,
+        "learning_rate": args.lr,
+        "batch_size": args.batch_size,
+        "hidden": args.hidden,
+        "layers": args.layers,
+        "dropout": args.dropout,
+        "seed": args.seed,
+        "n_seeds": args.seeds,
+        "split_seed": args.split_seed,
+        "selection": args.selection,
+        "features": args.features,
+    }
+    explicit_stats = {
+        "video_threshold": args.threshold,
+        "n_bootstrap": args.n_bootstrap,
+        "n_permutation": args.n_permutation,
+        "n_compare_bootstrap": args.n_compare_bootstrap,
+        "seed": args.stats_seed,
+    }
     train.update({k: v for k, v in explicit_train.items() if v is not None})
     stats.update({k: v for k, v in explicit_stats.items() if v is not None})
     if args.count_padding:
         stats["count_padding"] = True
     for name, value in {**train, **stats}.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0 and name not in (
-                "seed", "split_seed", "dropout"):
+        if (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and value <= 0
+            and name not in ("seed", "split_seed", "dropout")
+        ):
             raise OptionsError(f"--{name.replace('_', '-')} must be positive, got {value}")
     if not 0.0 <= train.get("dropout", 0.0) < 1.0:
         raise OptionsError(f"--dropout must be in [0, 1), got {train['dropout']}")
     if not 0.0 < stats.get("video_threshold", 0.5) <= 1.0:
         raise OptionsError(f"--threshold must be in (0, 1], got {stats['video_threshold']}")
     return RunOptions(
-        data_dir=args.data_dir, out=args.out, resume=args.resume, cache_dir=args.cache_dir,
-        train=replace(TrainConfig(), **train), stats=replace(StatsConfig(), **stats),
+        data_dir=args.data_dir,
+        out=args.out,
+        resume=args.resume,
+        cache_dir=args.cache_dir,
+        train=replace(TrainConfig(), **train),
+        stats=replace(StatsConfig(), **stats),
         synth=replace(SynthConfig(), seed=args.synth_seed),
         feature_cfg=replace(FeatureConfig(), video_weights=args.video_weights),
-        quick=args.quick, tinglegram_subject=args.tinglegram_subject, progress=not args.no_progress, **extra,
+        quick=args.quick,
+        tinglegram_subject=args.tinglegram_subject,
+        progress=not args.no_progress,
+        **extra,
     )

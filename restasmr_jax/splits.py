@@ -75,28 +75,31 @@ def make_splits(subjects, cfg: TrainConfig = TrainConfig()) -> list[FoldSplit]:
     order = authors_order(set(int(s) for s in subjects))
     n_folds = cfg.n_folds
     if n_folds != len(VIDEO_CODES) // 2:
-        raise SplitError(f"n_folds must be {len(VIDEO_CODES) // 2} (one ASMR/Nature video pair per fold), "
-                         f"got {n_folds}")
+        raise SplitError(
+            f"n_folds must be {len(VIDEO_CODES) // 2} (one ASMR/Nature video pair per fold), got {n_folds}"
+        )
     if len(order) < n_folds:
         raise SplitError(f"need at least {n_folds} participants for {n_folds} folds, got {len(order)}: {order}")
     per_fold = len(order) // n_folds
     folds = []
     for fold in range(n_folds):
         stop = per_fold * (fold + 1) if fold < n_folds - 1 else len(order)
-        test = order[per_fold * fold:stop]
+        test = order[per_fold * fold : stop]
         pool = [s for s in order if s not in test]  # already in string order
         n_val = min(cfg.n_val_participants, len(pool) - 1)
         drawn = random.Random(cfg.split_seed).sample([str(s) for s in pool], n_val)
         val = tuple(int(s) for s in drawn)
         test_videos = fold_test_videos(fold)
-        folds.append(FoldSplit(
-            fold=fold,
-            test_subjects=tuple(test),
-            val_subjects=val,
-            train_subjects=tuple(s for s in pool if s not in val),
-            test_videos=test_videos,
-            train_videos=tuple(v for v in VIDEO_CODES if v not in test_videos),
-        ))
+        folds.append(
+            FoldSplit(
+                fold=fold,
+                test_subjects=tuple(test),
+                val_subjects=val,
+                train_subjects=tuple(s for s in pool if s not in val),
+                test_videos=test_videos,
+                train_videos=tuple(v for v in VIDEO_CODES if v not in test_videos),
+            )
+        )
     return folds
 
 
@@ -110,8 +113,11 @@ def trial_indices(tensor, split: FoldSplit) -> tuple[np.ndarray, np.ndarray, np.
     def rows(subjects, on_videos):
         return np.flatnonzero(np.isin(subject, subjects) & on_videos).astype(np.int32)
 
-    return (rows(split.train_subjects, train_video), rows(split.val_subjects, train_video),
-            rows(split.test_subjects, test_video))
+    return (
+        rows(split.train_subjects, train_video),
+        rows(split.val_subjects, train_video),
+        rows(split.test_subjects, test_video),
+    )
 
 
 def dataset_key(tensor) -> str:
@@ -135,13 +141,24 @@ def save_splits(folder: str | Path, tensor, splits: list[FoldSplit]) -> Path:
         sets = dict(zip(("train", "val", "test"), trial_indices(tensor, split)))
         entry = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(split).items()}
         entry["trials"] = {
-            name: [{"row": int(r), "subject": int(tensor.subject[r]), "video": str(tensor.video[r]),
-                    "condition": condition_of(str(tensor.video[r]))} for r in rows]
+            name: [
+                {
+                    "row": int(r),
+                    "subject": int(tensor.subject[r]),
+                    "video": str(tensor.video[r]),
+                    "condition": condition_of(str(tensor.video[r])),
+                }
+                for r in rows
+            ]
             for name, rows in sets.items()
         }
         folds.append(entry)
-    doc = {"format": SPLIT_FORMAT, "dataset_key": dataset_key(tensor), "n_trials": int(len(tensor.subject)),
-           "folds": folds}
+    doc = {
+        "format": SPLIT_FORMAT,
+        "dataset_key": dataset_key(tensor),
+        "n_trials": int(len(tensor.subject)),
+        "folds": folds,
+    }
     return storage.write_json(Path(folder) / split_file_name(tensor), doc)
 
 
@@ -157,8 +174,12 @@ def load_splits(path: str | Path, tensor=None) -> list[FoldSplit]:
     if doc.get("format") != SPLIT_FORMAT:
         raise SplitError(f"{path}: not a split file (format {doc.get('format')!r}, expected {SPLIT_FORMAT!r})")
     if tensor is not None and doc["dataset_key"] != dataset_key(tensor):
-        raise SplitError(f"{path}: splits were made for dataset {doc['dataset_key'][:16]}, "
-                         f"but this tensor's trial table hashes to {dataset_key(tensor)[:16]}")
+        raise SplitError(
+            f"{path}: splits were made for dataset {doc['dataset_key'][:16]}, "
+            f"but this tensor's trial table hashes to {dataset_key(tensor)[:16]}"
+        )
     fields = FoldSplit.__dataclass_fields__
-    return [FoldSplit(**{k: tuple(v) if isinstance(v, list) else v for k, v in entry.items() if k in fields})
-            for entry in doc["folds"]]
+    return [
+        FoldSplit(**{k: tuple(v) if isinstance(v, list) else v for k, v in entry.items() if k in fields})
+        for entry in doc["folds"]
+    ]

@@ -54,8 +54,16 @@ import scipy.stats
 from jax.extend.random import threefry_2x32
 
 from restasmr_jax.config import StatsConfig
-from restasmr_jax.metrics import (FAST_COMPILE, METRICS, ScoringProblem, fold_indicator, mean_sd, resample_sums,
-                                  scores, weighted_sums)
+from restasmr_jax.metrics import (
+    FAST_COMPILE,
+    METRICS,
+    ScoringProblem,
+    fold_indicator,
+    mean_sd,
+    resample_sums,
+    scores,
+    weighted_sums,
+)
 
 RESAMPLE_STREAM, MEANS_STREAM = 0, 1  # counter tags of `_bits`: evaluation resamples, bootstrap_means
 WITHIN_ASMR = ("asmr_accuracy", "asmr_macro_f1", "asmr_auroc")  # tested by within-ASMR permutation
@@ -103,8 +111,7 @@ def _draw(key, index, n_units: int, is_nature, condition_order):
     # trials by their 31 remaining random bits; slot k of that order (ASMR slots first, in index
     # order) takes the k-th source.
     grouped = jnp.argsort((shuffle_keys >> 1) | (is_nature.astype(jnp.uint32) << 31), stable=True)
-    within = jnp.zeros(n_trials, jnp.int32).at[condition_order].set(grouped.astype(jnp.int32),
-                                                                     mode="promise_in_bounds")
+    within = jnp.zeros(n_trials, jnp.int32).at[condition_order].set(grouped.astype(jnp.int32), mode="promise_in_bounds")
     return _unit_draw(bits[:n_units], n_units), pooled, within
 
 
@@ -159,16 +166,29 @@ def unit_index(units) -> tuple[np.ndarray, int]:
     return index.reshape(-1).astype(np.int32), int(ids.size)
 
 
-def _run(problem: ScoringProblem, units, key, n_bootstrap: int, n_permutation: int, chunk_size: int,
-         fixed_weights: np.ndarray):
+def _run(
+    problem: ScoringProblem,
+    units,
+    key,
+    n_bootstrap: int,
+    n_permutation: int,
+    chunk_size: int,
+    fixed_weights: np.ndarray,
+):
     if np.shape(units) != (problem.n_trials,):
-        raise ValueError(f"units: expected one participant id per trial, shape ({problem.n_trials},), "
-                         f"got {np.shape(units)}")
+        raise ValueError(
+            f"units: expected one participant id per trial, shape ({problem.n_trials},), got {np.shape(units)}"
+        )
     trial_units, n_units = unit_index(units)
-    fixed, resampled = _distributions(problem, jnp.asarray(trial_units), as_key(key),
-                                      jnp.asarray(fixed_weights, jnp.int32),
-                                      n_resamples=max(n_bootstrap, n_permutation, 1), n_units=n_units,
-                                      chunk_size=chunk_size)
+    fixed, resampled = _distributions(
+        problem,
+        jnp.asarray(trial_units),
+        as_key(key),
+        jnp.asarray(fixed_weights, jnp.int32),
+        n_resamples=max(n_bootstrap, n_permutation, 1),
+        n_units=n_units,
+        chunk_size=chunk_size,
+    )
     host = lambda sums, index: jax.tree_util.tree_map(lambda x: np.asarray(x[index]), sums)  # noqa: E731
     boot = scores(host(resampled, (slice(n_bootstrap), 0)), problem.has_scores)
     pooled, within = (scores(host(resampled, (slice(n_permutation), k)), problem.has_scores) for k in (1, 2))
@@ -176,9 +196,9 @@ def _run(problem: ScoringProblem, units, key, n_bootstrap: int, n_permutation: i
     return host(fixed, slice(None)), boot, null
 
 
-def resample_distributions(problem: ScoringProblem, units, key, n_bootstrap: int, n_permutation: int,
-                           chunk_size: int = StatsConfig.chunk_size
-                           ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def resample_distributions(
+    problem: ScoringProblem, units, key, n_bootstrap: int, n_permutation: int, chunk_size: int = StatsConfig.chunk_size
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Bootstrap `[n_bootstrap]` and permutation-null `[n_permutation]` distributions of every metric.
 
     `units [trial]`: the participant of each trial (the bootstrap unit).
@@ -216,8 +236,7 @@ def permutation_p(null, observed: float) -> dict:
         return {"count": None, "n": n, "p_value": float("nan"), "p_corrected": float("nan"), "p_report": "n/a"}
     count = int(_at_least(defined, observed, np.finfo(np.float64).eps).sum())
     report = f"< {1 / n:g}" if count == 0 else f"{count / n:.4g}"
-    return {"count": count, "n": n, "p_value": count / n, "p_corrected": (count + 1) / (n + 1),
-            "p_report": report}
+    return {"count": count, "n": n, "p_value": count / n, "p_corrected": (count + 1) / (n + 1), "p_report": report}
 
 
 def cohens_d(observed: float, null) -> float:
@@ -229,19 +248,27 @@ def cohens_d(observed: float, null) -> float:
     return float((observed - null.mean()) / null.std())
 
 
-def metric_statistics(observed: dict[str, float], bootstrap: dict[str, np.ndarray],
-                      null: dict[str, np.ndarray], ci_level: float = StatsConfig.ci_level) -> dict[str, dict]:
+def metric_statistics(
+    observed: dict[str, float],
+    bootstrap: dict[str, np.ndarray],
+    null: dict[str, np.ndarray],
+    ci_level: float = StatsConfig.ci_level,
+) -> dict[str, dict]:
     """Per metric: observed, bootstrap CI, permutation p (both forms), Cohen's d, null mean/SD."""
     out = {}
     for name in METRICS:
         boot, perm = np.asarray(bootstrap[name]), np.asarray(null[name])
         defined = perm[~np.isnan(perm)]
-        out[name] = {"observed": observed[name], "ci": list(percentile_ci(boot, ci_level)),
-                     "bootstrap_undefined": int(np.isnan(boot).sum()),
-                     "null": "within-ASMR permutation" if name in WITHIN_ASMR else "pooled permutation",
-                     **permutation_p(perm, observed[name]), "cohens_d": cohens_d(observed[name], perm),
-                     "null_mean": float(defined.mean()) if defined.size else float("nan"),
-                     "null_sd": float(defined.std()) if defined.size else float("nan")}
+        out[name] = {
+            "observed": observed[name],
+            "ci": list(percentile_ci(boot, ci_level)),
+            "bootstrap_undefined": int(np.isnan(boot).sum()),
+            "null": "within-ASMR permutation" if name in WITHIN_ASMR else "pooled permutation",
+            **permutation_p(perm, observed[name]),
+            "cohens_d": cohens_d(observed[name], perm),
+            "null_mean": float(defined.mean()) if defined.size else float("nan"),
+            "null_sd": float(defined.std()) if defined.size else float("nan"),
+        }
     return out
 
 
@@ -250,8 +277,9 @@ def resampling_key(cfg: StatsConfig = StatsConfig(), key=None) -> jax.Array:
     return as_key(cfg.seed if key is None else key)
 
 
-def evaluate(problem: ScoringProblem, units, fold, cfg: StatsConfig = StatsConfig(), key=None, *,
-             resample: bool = True) -> dict:
+def evaluate(
+    problem: ScoringProblem, units, fold, cfg: StatsConfig = StatsConfig(), key=None, *, resample: bool = True
+) -> dict:
     """Everything SPEC §9 reports for one evaluation set, from one compiled program.
 
     Per metric: per-fold values (ascending fold id), mean ± SD (ddof=0),
@@ -263,8 +291,9 @@ def evaluate(problem: ScoringProblem, units, fold, cfg: StatsConfig = StatsConfi
     fold_ids, indicator = fold_indicator(fold)
     weights = np.concatenate([np.ones((1, problem.n_trials), np.int32), indicator])
     if resample:
-        sums, boot, null = _run(problem, units, resampling_key(cfg, key), cfg.n_bootstrap, cfg.n_permutation,
-                                cfg.chunk_size, weights)
+        sums, boot, null = _run(
+            problem, units, resampling_key(cfg, key), cfg.n_bootstrap, cfg.n_permutation, cfg.chunk_size, weights
+        )
     else:
         sums = weighted_sums(problem, weights)
     rows = scores(sums, problem.has_scores)
@@ -274,11 +303,19 @@ def evaluate(problem: ScoringProblem, units, fold, cfg: StatsConfig = StatsConfi
     for name in METRICS:
         per_fold = rows[name][1:]
         mean, sd = mean_sd(per_fold)
-        metrics[name] = {"per_fold": per_fold.tolist(), "mean": mean, "sd": sd,
-                         **(tests[name] if tests else {"observed": observed[name]})}
+        metrics[name] = {
+            "per_fold": per_fold.tolist(),
+            "mean": mean,
+            "sd": sd,
+            **(tests[name] if tests else {"observed": observed[name]}),
+        }
     tn, fp, fn, tp = (int(c) for c in np.asarray(sums.counts)[0, 0])
-    return {"folds": fold_ids.tolist(), "n_trials": problem.n_trials, "metrics": metrics,
-            "confusion_matrix": [[tn, fp], [fn, tp]]}
+    return {
+        "folds": fold_ids.tolist(),
+        "n_trials": problem.n_trials,
+        "metrics": metrics,
+        "confusion_matrix": [[tn, fp], [fn, tp]],
+    }
 
 
 def _item_draw(key, index, n_items: int):
@@ -293,12 +330,21 @@ def bootstrap_draws(key, n_resamples: int, n_items: int) -> jax.Array:
 
 @partial(jax.jit, static_argnames=("n_resamples", "chunk_size"), compiler_options=FAST_COMPILE)
 def _bootstrap_means(values, key, *, n_resamples, chunk_size):
-    return _chunked(lambda i: values.at[_item_draw(key, i, values.shape[0])].get(mode="promise_in_bounds").mean(),
-                    n_resamples, chunk_size)
+    return _chunked(
+        lambda i: values.at[_item_draw(key, i, values.shape[0])].get(mode="promise_in_bounds").mean(),
+        n_resamples,
+        chunk_size,
+    )
 
 
-def bootstrap_means(values, key=None, n_resamples: int = StatsConfig.n_isa_bootstrap, *, seed: int | None = None,
-                    chunk_size: int = StatsConfig.chunk_size) -> np.ndarray:
+def bootstrap_means(
+    values,
+    key=None,
+    n_resamples: int = StatsConfig.n_isa_bootstrap,
+    *,
+    seed: int | None = None,
+    chunk_size: int = StatsConfig.chunk_size,
+) -> np.ndarray:
     """[resample] float32 means of `values [item]` resampled with replacement (`key` or integer `seed`).
 
     Resample i averages `values[bootstrap_draws(key, n, len(values))[i]]`.
@@ -308,12 +354,16 @@ def bootstrap_means(values, key=None, n_resamples: int = StatsConfig.n_isa_boots
     values = np.asarray(values, np.float32)
     if values.ndim != 1 or values.size == 0:
         raise ValueError(f"bootstrap_means: expected a non-empty [item] vector, got shape {values.shape}")
-    return np.asarray(_bootstrap_means(jnp.asarray(values), as_key(seed if key is None else key),
-                                       n_resamples=n_resamples, chunk_size=chunk_size))
+    return np.asarray(
+        _bootstrap_means(
+            jnp.asarray(values), as_key(seed if key is None else key), n_resamples=n_resamples, chunk_size=chunk_size
+        )
+    )
 
 
-def paired_bootstrap(reference, other, key=None, n_resamples: int = StatsConfig.n_compare_bootstrap, *,
-                     seed: int | None = None) -> dict:
+def paired_bootstrap(
+    reference, other, key=None, n_resamples: int = StatsConfig.n_compare_bootstrap, *, seed: int | None = None
+) -> dict:
     """Is `reference` better than `other`?  Per-fold scores `[fold]` of the same folds (SPEC §9).
 
     Bootstrap: the fold differences shifted to mean 0, resampled with
@@ -322,13 +372,22 @@ def paired_bootstrap(reference, other, key=None, n_resamples: int = StatsConfig.
     """
     reference, other = np.asarray(reference, np.float64), np.asarray(other, np.float64)
     if reference.shape != other.shape or reference.ndim != 1 or reference.size < 2:
-        raise ValueError(f"paired_bootstrap: expected two [fold] vectors of the same length >= 2, "
-                         f"got shapes {reference.shape} and {other.shape}")
+        raise ValueError(
+            f"paired_bootstrap: expected two [fold] vectors of the same length >= 2, "
+            f"got shapes {reference.shape} and {other.shape}"
+        )
     diffs = reference - other
     observed = float(diffs.mean())
     null = bootstrap_means(diffs - observed, key, n_resamples, seed=seed).astype(np.float64)
     count = int(_at_least(null, observed, np.finfo(np.float32).eps).sum())  # the null is float32
     test = scipy.stats.ttest_rel(reference, other, alternative="greater")
-    return {"mean_difference": observed, "differences": diffs.tolist(), "n_resamples": n_resamples,
-            "count": count, "p_value": count / n_resamples, "p_corrected": (count + 1) / (n_resamples + 1),
-            "t_statistic": float(test.statistic), "t_p_value": float(test.pvalue)}
+    return {
+        "mean_difference": observed,
+        "differences": diffs.tolist(),
+        "n_resamples": n_resamples,
+        "count": count,
+        "p_value": count / n_resamples,
+        "p_corrected": (count + 1) / (n_resamples + 1),
+        "t_statistic": float(test.statistic),
+        "t_p_value": float(test.pvalue),
+    }

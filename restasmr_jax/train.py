@@ -45,9 +45,21 @@ import optax
 from flax import struct
 
 from restasmr_jax.config import TrainConfig
-from restasmr_jax.fold_batches import (Batch, Placement, Plan, PlanError, epoch_batches, eval_batches,  # noqa: F401
-                                       feature_columns, fold_stimuli, make_plan, placement, put, replica_keys,
-                                       use_cpu_devices)
+from restasmr_jax.fold_batches import (  # noqa: F401  (PlanError, use_cpu_devices re-exported)
+    Batch,
+    Placement,
+    Plan,
+    PlanError,
+    epoch_batches,
+    eval_batches,
+    feature_columns,
+    fold_stimuli,
+    make_plan,
+    placement,
+    put,
+    replica_keys,
+    use_cpu_devices,
+)
 from restasmr_jax.models.bilstm import BiLSTMTagger, FrameInputs, init_params
 from restasmr_jax.predictions import Predictions
 from restasmr_jax.splits import FoldSplit
@@ -60,6 +72,7 @@ class TrainError(ValueError):
 
 
 # ----------------------------------------------------------------------------- data on device
+
 
 @struct.dataclass
 class DeviceData:
@@ -82,8 +95,12 @@ def make_model(cfg: TrainConfig) -> BiLSTMTagger:
 
 
 def _inputs(data: DeviceData, batch: Batch) -> FrameInputs:
-    return FrameInputs(shared=data.shared[batch.stim_rows], stim_pos=batch.stim_pos,
-                       own=data.own[batch.rows], mask=data.mask[batch.rows])
+    return FrameInputs(
+        shared=data.shared[batch.stim_rows],
+        stim_pos=batch.stim_pos,
+        own=data.own[batch.rows],
+        mask=data.mask[batch.rows],
+    )
 
 
 def frame_weights(batch: Batch, y: jax.Array, mask: jax.Array) -> jax.Array:
@@ -101,8 +118,16 @@ def weighted_ce_sums(logits: jax.Array, y: jax.Array, weights: jax.Array) -> tup
 
 # ----------------------------------------------------------------------------- one fold
 
-def train_step(state: TrainState, batch: Batch, key: jax.Array, data: DeviceData, *,
-               model: BiLSTMTagger, tx: optax.GradientTransformation) -> tuple[TrainState, dict]:
+
+def train_step(
+    state: TrainState,
+    batch: Batch,
+    key: jax.Array,
+    data: DeviceData,
+    *,
+    model: BiLSTMTagger,
+    tx: optax.GradientTransformation,
+) -> tuple[TrainState, dict]:
     """One Adam step of ONE fold; `key` is this step's dropout key.  Returns metrics as sums."""
     inputs, y = _inputs(data, batch), data.y[batch.rows]
     weights = frame_weights(batch, y, inputs.mask)
@@ -126,8 +151,7 @@ def eval_outputs(params, batch: Batch, data: DeviceData, *, model: BiLSTMTagger)
     logits = model.apply({"params": params}, inputs)
     pred = jnp.argmax(logits, axis=-1).astype(jnp.int32)
     counted = inputs.mask & (batch.weight[:, None] > 0)
-    confusion = jnp.stack([jnp.stack([jnp.sum(counted & (y == t) & (pred == p)) for p in (0, 1)])
-                           for t in (0, 1)])
+    confusion = jnp.stack([jnp.stack([jnp.sum(counted & (y == t) & (pred == p)) for p in (0, 1)]) for t in (0, 1)])
     return {"confusion": confusion, "probs": jax.nn.softmax(logits, axis=-1)[..., 1], "preds": pred}
 
 
@@ -145,6 +169,7 @@ def macro_f1(confusion: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- the program
 
+
 class Program(NamedTuple):
     """The jitted, replica-vmapped functions of one model configuration."""
 
@@ -161,8 +186,9 @@ def build_program(cfg: TrainConfig, n_shared: int, n_own: int) -> Program:
 
 
 @functools.lru_cache(maxsize=8)
-def _build_program(hidden: int, layers: int, dropout: float, learning_rate: float, n_shared: int,
-                   n_own: int) -> Program:
+def _build_program(
+    hidden: int, layers: int, dropout: float, learning_rate: float, n_shared: int, n_own: int
+) -> Program:
     cfg = TrainConfig(hidden=hidden, layers=layers, dropout=dropout, learning_rate=learning_rate)
     model, tx = make_model(cfg), optax.adam(cfg.learning_rate)
 
@@ -209,8 +235,13 @@ def checkpoint_template(cfg: TrainConfig, n_folds: int, n_features: int) -> dict
     shapes = jax.eval_shape(init)
     n_replicas = cfg.n_seeds * n_folds
     stacked = jax.tree.map(lambda s: np.zeros((n_replicas,) + s.shape, s.dtype), shapes)
-    return {"params": stacked.params, "opt_state": stacked.opt_state, "best_params": stacked.params,
-            "best_score": np.zeros(n_replicas, np.float64), "best_epoch": np.zeros(n_replicas, np.int64)}
+    return {
+        "params": stacked.params,
+        "opt_state": stacked.opt_state,
+        "best_params": stacked.params,
+        "best_score": np.zeros(n_replicas, np.float64),
+        "best_epoch": np.zeros(n_replicas, np.int64),
+    }
 
 
 def unflatten_replicas(tree, n_seeds: int):
@@ -224,6 +255,7 @@ def flatten_replicas(tree):
 
 
 # ----------------------------------------------------------------------------- fit
+
 
 @dataclass(frozen=True)
 class FitResult:
@@ -278,11 +310,14 @@ class Session:
             batch = self.chunk(batches, step_index)
             state, metrics = self.program.step(state, batch, self.keys, epoch, step_index, self.data)
             sums.append(metrics)
-        confusion = sum(self.program.confusion(state.params, self.chunk(self.val_batches, c), self.data)
-                        for c in range(self.val_batches.rows.shape[1]))
+        confusion = sum(
+            self.program.confusion(state.params, self.chunk(self.val_batches, c), self.data)
+            for c in range(self.val_batches.rows.shape[1])
+        )
         sums, confusion = jax.device_get((sums, confusion))
-        loss = (np.sum([m["loss_sum"] for m in sums], axis=0)
-                / np.maximum(np.sum([m["weight_sum"] for m in sums], axis=0), np.finfo(np.float32).tiny))
+        loss = np.sum([m["loss_sum"] for m in sums], axis=0) / np.maximum(
+            np.sum([m["weight_sum"] for m in sums], axis=0), np.finfo(np.float32).tiny
+        )
         return state, loss, np.asarray(confusion)
 
     def chunk(self, batches: Batch, chunk: int) -> Batch:
@@ -294,15 +329,30 @@ def make_session(tensor, splits: list[FoldSplit], cfg: TrainConfig) -> Session:
     plan = make_plan(tensor, splits, cfg)
     shared, own = feature_columns(tensor, cfg.features)
     place = placement(plan.n_replicas)
-    data = put(DeviceData(shared=shared, own=own, y=np.asarray(tensor.y, np.int32),
-                          mask=np.asarray(tensor.mask, bool)), place.replicated)
-    return Session(plan=plan, place=place, data=data, program=build_program(cfg, shared.shape[-1], own.shape[-1]),
-                   keys=put(replica_keys(plan), place.replica), train_stimuli=fold_stimuli(plan, plan.train_rows),
-                   val_batches=eval_batches(plan, plan.val_rows))
+    data = put(
+        DeviceData(shared=shared, own=own, y=np.asarray(tensor.y, np.int32), mask=np.asarray(tensor.mask, bool)),
+        place.replicated,
+    )
+    return Session(
+        plan=plan,
+        place=place,
+        data=data,
+        program=build_program(cfg, shared.shape[-1], own.shape[-1]),
+        keys=put(replica_keys(plan), place.replica),
+        train_stimuli=fold_stimuli(plan, plan.train_rows),
+        val_batches=eval_batches(plan, plan.val_rows),
+    )
 
 
-def fit(tensor, splits: list[FoldSplit], cfg: TrainConfig = TrainConfig(), *, run_dir: str | Path | None = None,
-        resume: bool = False, progress: bool = True) -> FitResult:
+def fit(
+    tensor,
+    splits: list[FoldSplit],
+    cfg: TrainConfig = TrainConfig(),
+    *,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> FitResult:
     """Train every seed x fold of `splits` on `tensor` in one program; checkpoint to `run_dir` each epoch.
 
     `resume=True` continues from `run_dir`'s latest checkpoint (or starts
@@ -331,16 +381,25 @@ def fit(tensor, splits: list[FoldSplit], cfg: TrainConfig = TrainConfig(), *, ru
         latest = manager.latest_epoch()
         if latest is not None and not resume:
             manager.close()
-            raise TrainError(f"{run_dir} already holds checkpoints (epoch {latest + 1}); pass resume=True "
-                             "to continue that run or choose a new folder")
+            raise TrainError(
+                f"{run_dir} already holds checkpoints (epoch {latest + 1}); pass resume=True "
+                "to continue that run or choose a new folder"
+            )
         if latest is not None:
             saved_cfg, saved_key, _ = checkpoint.read_config(run_dir)
             if saved_cfg != cfg or saved_key != key:
                 manager.close()
-                raise TrainError(f"{run_dir}: cannot resume, the saved run used "
-                                 f"{'another dataset' if saved_key != key else f'config {saved_cfg}'}")
-            template = {"params": state.params, "opt_state": state.opt_state, "best_params": best,
-                        "best_score": best_score, "best_epoch": best_epoch}
+                raise TrainError(
+                    f"{run_dir}: cannot resume, the saved run used "
+                    f"{'another dataset' if saved_key != key else f'config {saved_cfg}'}"
+                )
+            template = {
+                "params": state.params,
+                "opt_state": state.opt_state,
+                "best_params": best,
+                "best_score": best_score,
+                "best_epoch": best_epoch,
+            }
             epoch, restored, history = manager.restore(template)
             state = put(TrainState(restored["params"], restored["opt_state"]), place.replica)
             best = put(restored["best_params"], place.replica)
@@ -351,8 +410,14 @@ def fit(tensor, splits: list[FoldSplit], cfg: TrainConfig = TrainConfig(), *, ru
             checkpoint.write_config(run_dir, cfg, key, n_features)
             save_splits(run_dir, tensor, splits)
 
-    bar = tqdm(range(start, cfg.epochs), desc=f"train [{cfg.features}] {n_seeds}x{plan.n_folds}",
-               unit="epoch", disable=not progress, initial=start, total=cfg.epochs)
+    bar = tqdm(
+        range(start, cfg.epochs),
+        desc=f"train [{cfg.features}] {n_seeds}x{plan.n_folds}",
+        unit="epoch",
+        disable=not progress,
+        initial=start,
+        total=cfg.epochs,
+    )
     try:
         for epoch in bar:
             state, loss, confusion = session.run_epoch(state, epoch)
@@ -362,9 +427,11 @@ def fit(tensor, splits: list[FoldSplit], cfg: TrainConfig = TrainConfig(), *, ru
             for replica in np.flatnonzero(improved):
                 if progress and best_epoch[replica] >= 0:
                     seed, fold = plan.seed_fold(replica)
-                    bar.write(f"  fold {fold + 1} seed {plan.seed_value(seed)}: best val macro-F1 "
-                              f"{score[replica]:.4f} at epoch {epoch + 1} (was {best_score[replica]:.4f} "
-                              f"at epoch {best_epoch[replica] + 1})")
+                    bar.write(
+                        f"  fold {fold + 1} seed {plan.seed_value(seed)}: best val macro-F1 "
+                        f"{score[replica]:.4f} at epoch {epoch + 1} (was {best_score[replica]:.4f} "
+                        f"at epoch {best_epoch[replica] + 1})"
+                    )
             best_score = np.where(improved, score, best_score)
             best_epoch = np.where(improved, epoch, best_epoch)
             history["train_loss"].append(loss.tolist())
@@ -374,8 +441,17 @@ def fit(tensor, splits: list[FoldSplit], cfg: TrainConfig = TrainConfig(), *, ru
                 per_fold = lambda v: " ".join(f"{x:.3f}" for x in v.reshape(n_seeds, -1).mean(0))  # noqa: E731
                 bar.set_postfix_str(f"loss {per_fold(loss)} | val F1 {per_fold(score)}")
             if manager is not None:
-                manager.save(epoch, {"params": state.params, "opt_state": state.opt_state, "best_params": best,
-                                     "best_score": best_score, "best_epoch": best_epoch}, history)
+                manager.save(
+                    epoch,
+                    {
+                        "params": state.params,
+                        "opt_state": state.opt_state,
+                        "best_params": best,
+                        "best_score": best_score,
+                        "best_epoch": best_epoch,
+                    },
+                    history,
+                )
     finally:
         bar.close()
         if manager is not None:
@@ -385,11 +461,17 @@ def fit(tensor, splits: list[FoldSplit], cfg: TrainConfig = TrainConfig(), *, ru
     return FitResult(
         best_params=unflatten_replicas(jax.device_get(best), n_seeds),
         last_params=unflatten_replicas(jax.device_get(state.params), n_seeds),
-        best_epoch=best_epoch.reshape(n_seeds, -1), best_score=best_score.reshape(n_seeds, -1),
-        history=_history_arrays(history, n_seeds), cfg=cfg, splits=list(splits), run_dir=run_dir)
+        best_epoch=best_epoch.reshape(n_seeds, -1),
+        best_score=best_score.reshape(n_seeds, -1),
+        history=_history_arrays(history, n_seeds),
+        cfg=cfg,
+        splits=list(splits),
+        run_dir=run_dir,
+    )
 
 
 # ----------------------------------------------------------------------------- predict
+
 
 def _selected_params(params_or_fit, cfg: TrainConfig):
     if isinstance(params_or_fit, FitResult):
@@ -412,14 +494,17 @@ def predict(params_or_fit, tensor, splits: list[FoldSplit], cfg: TrainConfig = T
     n_replicas = jax.tree.leaves(params)[0].shape[0]
     n_seeds = n_replicas // len(splits)
     if n_seeds * len(splits) != n_replicas or n_seeds != cfg.n_seeds:
-        raise TrainError(f"parameters hold {n_replicas} seed x fold replicas, but cfg asks for "
-                         f"{cfg.n_seeds} seeds x {len(splits)} folds")
+        raise TrainError(
+            f"parameters hold {n_replicas} seed x fold replicas, but cfg asks for "
+            f"{cfg.n_seeds} seeds x {len(splits)} folds"
+        )
     session = make_session(tensor, splits, cfg)
     plan = session.plan
     params = put(params, session.place.replica)
     batches = eval_batches(plan, plan.test_rows)
-    chunks = jax.device_get([session.program.outputs(params, session.chunk(batches, c), session.data)
-                             for c in range(batches.rows.shape[1])])
+    chunks = jax.device_get(
+        [session.program.outputs(params, session.chunk(batches, c), session.data) for c in range(batches.rows.shape[1])]
+    )
     probs = np.concatenate([c["probs"] for c in chunks], axis=1)  # [replica, trial slot, time]
     preds = np.concatenate([c["preds"] for c in chunks], axis=1)
 
@@ -428,17 +513,19 @@ def predict(params_or_fit, tensor, splits: list[FoldSplit], cfg: TrainConfig = T
         parts = []
         for fold, rows in enumerate(plan.test_rows):
             replica = seed * plan.n_folds + fold
-            parts.append((rows, probs[replica, :len(rows)], preds[replica, :len(rows)], np.full(len(rows), fold)))
+            parts.append((rows, probs[replica, : len(rows)], preds[replica, : len(rows)], np.full(len(rows), fold)))
         rows = np.concatenate([p[0] for p in parts])
-        out.append(Predictions(
-            truths=np.asarray(tensor.y)[rows].astype(np.int32),
-            preds=np.concatenate([p[2] for p in parts]).astype(np.int32),
-            probs=np.concatenate([p[1] for p in parts]).astype(np.float32),
-            raw_truths=np.asarray(tensor.intensity)[rows].astype(np.int32),
-            mask=np.asarray(tensor.mask, bool)[rows],
-            is_nature=np.asarray(tensor.is_nature)[rows],
-            subject=np.asarray(tensor.subject)[rows].astype(np.int32),
-            video=np.asarray(tensor.video)[rows],
-            fold=np.concatenate([p[3] for p in parts]).astype(np.int32),
-        ))
+        out.append(
+            Predictions(
+                truths=np.asarray(tensor.y)[rows].astype(np.int32),
+                preds=np.concatenate([p[2] for p in parts]).astype(np.int32),
+                probs=np.concatenate([p[1] for p in parts]).astype(np.float32),
+                raw_truths=np.asarray(tensor.intensity)[rows].astype(np.int32),
+                mask=np.asarray(tensor.mask, bool)[rows],
+                is_nature=np.asarray(tensor.is_nature)[rows],
+                subject=np.asarray(tensor.subject)[rows].astype(np.int32),
+                video=np.asarray(tensor.video)[rows],
+                fold=np.concatenate([p[3] for p in parts]).astype(np.int32),
+            )
+        )
     return out

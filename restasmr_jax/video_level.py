@@ -54,19 +54,31 @@ def _truth_labels(pred: Predictions, truth: str, mask: np.ndarray, cfg: StatsCon
     return video_labels(pred.truths, mask, cfg)
 
 
-def video_problem(pred: Predictions, truth: str, cfg: StatsConfig = StatsConfig(), *,
-                  count_padding: bool | None = None) -> ScoringProblem:
+def video_problem(
+    pred: Predictions, truth: str, cfg: StatsConfig = StatsConfig(), *, count_padding: bool | None = None
+) -> ScoringProblem:
     """One-frame-per-trial evaluation set of the video-level classification against `truth`."""
     mask = pred.scoring_mask(cfg.count_padding if count_padding is None else count_padding)
     target = _truth_labels(pred, truth, mask, cfg)
     predicted = video_labels(pred.preds, mask, cfg)
     fraction = (np.asarray(pred.preds) * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1)
-    return scoring_problem(target[:, None].astype(np.int32), predicted[:, None].astype(np.int32),
-                           np.ones((pred.n_trials, 1), np.int32), pred.is_nature, fraction[:, None])
+    return scoring_problem(
+        target[:, None].astype(np.int32),
+        predicted[:, None].astype(np.int32),
+        np.ones((pred.n_trials, 1), np.int32),
+        pred.is_nature,
+        fraction[:, None],
+    )
 
 
-def video_level(pred: Predictions, cfg: StatsConfig = StatsConfig(), *, count_padding: bool | None = None,
-                resample: bool = True, key=None) -> dict[str, dict]:
+def video_level(
+    pred: Predictions,
+    cfg: StatsConfig = StatsConfig(),
+    *,
+    count_padding: bool | None = None,
+    resample: bool = True,
+    key=None,
+) -> dict[str, dict]:
     """Video-level results against both truths (see the module docstring)."""
     mask = pred.scoring_mask(cfg.count_padding if count_padding is None else count_padding)
     asmr = ~np.asarray(pred.is_nature, bool)
@@ -75,8 +87,11 @@ def video_level(pred: Predictions, cfg: StatsConfig = StatsConfig(), *, count_pa
         problem = video_problem(pred, truth, cfg, count_padding=count_padding)
         result = evaluate(problem, pred.subject, pred.fold, cfg, key, resample=resample)
         positives = _truth_labels(pred, truth, mask, cfg)
-        result.update(truth=description, n_predicted_asmr=int(video_labels(pred.preds, mask, cfg).sum()),
-                      n_truth_positive=int(positives.sum()),
-                      asmr_truth_rate=float(positives[asmr].mean()) if asmr.any() else float("nan"))
+        result.update(
+            truth=description,
+            n_predicted_asmr=int(video_labels(pred.preds, mask, cfg).sum()),
+            n_truth_positive=int(positives.sum()),
+            asmr_truth_rate=float(positives[asmr].mean()) if asmr.any() else float("nan"),
+        )
         out[truth] = result
     return out

@@ -73,8 +73,9 @@ def feature_columns(features: str, feature_cfg: FeatureConfig = FeatureConfig())
     return choices[features]
 
 
-def frame_rows(tensor: TrialTensor, trials: np.ndarray, features: str = "fusion",
-               feature_cfg: FeatureConfig = FeatureConfig()) -> tuple[np.ndarray, np.ndarray, tuple]:
+def frame_rows(
+    tensor: TrialTensor, trials: np.ndarray, features: str = "fusion", feature_cfg: FeatureConfig = FeatureConfig()
+) -> tuple[np.ndarray, np.ndarray, tuple]:
     """Valid frames of `trials` as booster rows.
 
     Returns X `[row, feat]` float32, y `[row]` int32 and the (trial, time)
@@ -124,8 +125,15 @@ def booster_params(cfg: XGBConfig, scale_pos_weight: float, nthread: int) -> dic
     }
 
 
-def score_trials(booster, tensor: TrialTensor, test: np.ndarray, *, features: str = "fusion",
-                 feature_cfg: FeatureConfig = FeatureConfig(), nthread: int | None = None) -> tuple[np.ndarray, int]:
+def score_trials(
+    booster,
+    tensor: TrialTensor,
+    test: np.ndarray,
+    *,
+    features: str = "fusion",
+    feature_cfg: FeatureConfig = FeatureConfig(),
+    nthread: int | None = None,
+) -> tuple[np.ndarray, int]:
     """P(tingle) `[test_trial, time]` of `booster` on the valid frames of `test` (0 on padding), and the row count."""
     import xgboost
 
@@ -139,10 +147,17 @@ def score_trials(booster, tensor: TrialTensor, test: np.ndarray, *, features: st
     return probs, int(x_test.shape[0])
 
 
-def fit_predict_fold(tensor: TrialTensor, fold: int, train: np.ndarray, test: np.ndarray,
-                     cfg: XGBConfig = XGBConfig(), *, features: str = "fusion",
-                     feature_cfg: FeatureConfig = FeatureConfig(),
-                     nthread: int | None = None) -> tuple[np.ndarray, XGBFoldReport, object]:
+def fit_predict_fold(
+    tensor: TrialTensor,
+    fold: int,
+    train: np.ndarray,
+    test: np.ndarray,
+    cfg: XGBConfig = XGBConfig(),
+    *,
+    features: str = "fusion",
+    feature_cfg: FeatureConfig = FeatureConfig(),
+    nthread: int | None = None,
+) -> tuple[np.ndarray, XGBFoldReport, object]:
     """Train on the valid frames of `train`; P(tingle) `[test_trial, time]` (0 on padding), report, booster."""
     import xgboost
 
@@ -153,12 +168,15 @@ def fit_predict_fold(tensor: TrialTensor, fold: int, train: np.ndarray, test: np
     n_neg = int(y_train.size - n_pos)
     scale_pos_weight = n_neg / n_pos if n_pos > 0 else 1.0
     dtrain = xgboost.DMatrix(x_train, label=y_train, nthread=nthread or n_threads())
-    booster = xgboost.train(booster_params(cfg, scale_pos_weight, nthread or n_threads()), dtrain,
-                            num_boost_round=cfg.n_estimators)
-    probs, n_test_rows = score_trials(booster, tensor, test, features=features, feature_cfg=feature_cfg,
-                                      nthread=nthread)
-    report = XGBFoldReport(fold, np.asarray(train), np.asarray(test), int(dtrain.num_row()), n_test_rows,
-                           float(scale_pos_weight))
+    booster = xgboost.train(
+        booster_params(cfg, scale_pos_weight, nthread or n_threads()), dtrain, num_boost_round=cfg.n_estimators
+    )
+    probs, n_test_rows = score_trials(
+        booster, tensor, test, features=features, feature_cfg=feature_cfg, nthread=nthread
+    )
+    report = XGBFoldReport(
+        fold, np.asarray(train), np.asarray(test), int(dtrain.num_row()), n_test_rows, float(scale_pos_weight)
+    )
     return probs, report, booster
 
 
@@ -181,25 +199,40 @@ def _pooled(tensor: TrialTensor, blocks: list[tuple[np.ndarray, np.ndarray, int]
     )
 
 
-def run_xgb(tensor: TrialTensor, splits: list[FoldSplit], cfg: XGBConfig = XGBConfig(), *, features: str = "fusion",
-            feature_cfg: FeatureConfig = FeatureConfig(), nthread: int | None = None,
-            progress: bool = True) -> XGBResult:
+def run_xgb(
+    tensor: TrialTensor,
+    splits: list[FoldSplit],
+    cfg: XGBConfig = XGBConfig(),
+    *,
+    features: str = "fusion",
+    feature_cfg: FeatureConfig = FeatureConfig(),
+    nthread: int | None = None,
+    progress: bool = True,
+) -> XGBResult:
     """XGBoost on every fold of `splits` -> pooled test `Predictions` (fold-major)."""
     from tqdm.auto import tqdm
 
     blocks, reports, boosters = [], [], []
     for split in tqdm(splits, desc=f"xgboost [{features}]", unit="fold", disable=not progress):
         train, test = fold_trials(split, tensor)
-        probs, report, booster = fit_predict_fold(tensor, int(split.fold), train, test, cfg, features=features,
-                                                  feature_cfg=feature_cfg, nthread=nthread)
+        probs, report, booster = fit_predict_fold(
+            tensor, int(split.fold), train, test, cfg, features=features, feature_cfg=feature_cfg, nthread=nthread
+        )
         blocks.append((test, probs, int(split.fold)))
         reports.append(report)
         boosters.append(booster)
     return XGBResult(_pooled(tensor, blocks), reports, boosters)
 
 
-def predict_xgb(boosters: list, tensor: TrialTensor, splits: list[FoldSplit], *, features: str = "fusion",
-                feature_cfg: FeatureConfig = FeatureConfig(), nthread: int | None = None) -> Predictions:
+def predict_xgb(
+    boosters: list,
+    tensor: TrialTensor,
+    splits: list[FoldSplit],
+    *,
+    features: str = "fusion",
+    feature_cfg: FeatureConfig = FeatureConfig(),
+    nthread: int | None = None,
+) -> Predictions:
     """Re-score every fold's test trials with saved boosters (one per split, same order)."""
     if len(boosters) != len(splits):
         raise ValueError(f"{len(boosters)} boosters for {len(splits)} folds")

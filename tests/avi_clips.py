@@ -17,7 +17,7 @@ import numpy as np
 def index_image(j: int, width: int, height: int) -> np.ndarray:
     image = np.empty((height, width, 3), np.uint8)
     image[:, : width // 2] = 16 * (j // 16) + 8
-    image[:, width // 2:] = 16 * (j % 16) + 8
+    image[:, width // 2 :] = 16 * (j % 16) + 8
     return image
 
 
@@ -39,9 +39,19 @@ def stereo_audio(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
     return (np.clip(np.stack([left, right]), -1, 1) * 32767).astype(np.int16)
 
 
-def write_clip(path: Path, *, seconds: float, fps: Fraction | int = 30, size: tuple[int, int] = (64, 48),
-               audio_rate: int = 16_000, audio: np.ndarray | None = None, with_audio: bool = True,
-               codec: str = "rawvideo", seed: int = 0, dropped: frozenset[int] = frozenset()) -> Path:
+def write_clip(
+    path: Path,
+    *,
+    seconds: float,
+    fps: Fraction | int = 30,
+    size: tuple[int, int] = (64, 48),
+    audio_rate: int = 16_000,
+    audio: np.ndarray | None = None,
+    with_audio: bool = True,
+    codec: str = "rawvideo",
+    seed: int = 0,
+    dropped: frozenset[int] = frozenset(),
+) -> Path:
     """Write an AVI of `seconds` at `fps` whose frames encode their index; audio pcm_s16le stereo.
 
     Frames in `dropped` are left out; the others keep their timestamps (pts = index), as in
@@ -75,7 +85,7 @@ def write_clip(path: Path, *, seconds: float, fps: Fraction | int = 30, size: tu
             container.mux(packet)
         if sound is not None:
             for start in range(0, audio.shape[1], 1024):
-                chunk = np.ascontiguousarray(audio[:, start:start + 1024].T).reshape(1, -1)
+                chunk = np.ascontiguousarray(audio[:, start : start + 1024].T).reshape(1, -1)
                 frame = av.AudioFrame.from_ndarray(chunk, format="s16", layout="stereo")
                 frame.sample_rate = audio_rate
                 for packet in sound.encode(frame):

@@ -15,8 +15,9 @@ AV_DIM = FeatureConfig().video_dim + FeatureConfig().audio_dim
 TINY_TRAIN = TrainConfig(hidden=8, batch_size=4, learning_rate=0.02, epochs=8)
 
 
-def make_tensor(n_subjects: int = 8, n_time: int = 20, *, seed: int = 0, first_trial_valid: int | None = None,
-                subjects=None) -> TrialTensor:
+def make_tensor(
+    n_subjects: int = 8, n_time: int = 20, *, seed: int = 0, first_trial_valid: int | None = None, subjects=None
+) -> TrialTensor:
     """`n_subjects` x 8 videos, rows ordered by subject then vid1..vid8 (the real tensor's order).
 
     Label: an ASMR frame is "tingle" when stimulus column 0 is positive (plus
@@ -49,6 +50,17 @@ def make_tensor(n_subjects: int = 8, n_time: int = 20, *, seed: int = 0, first_t
     intensity = np.where(mask, intensity, 0).astype(np.int8)
     y = (intensity > 0).astype(np.int32)
     ppg = np.where(mask, 0.5 * y + rng.normal(size=(n, n_time)), 0).astype(np.float32)
-    return TrialTensor(av=av, ppg=ppg, stim_index=stim_index, y=y, intensity=intensity, mask=mask,
-                       subject=subject, video=video, trial_index=trial_index, condition=condition,
-                       n_valid=n_valid, provenance={"source": "fabricated for tests"})
+    return TrialTensor(
+        av=av,
+        ppg=ppg,
+        stim_index=stim_index,
+        y=y,
+        intensity=intensity,
+        mask=mask,
+        subject=subject,
+        video=video,
+        trial_index=trial_index,
+        condition=condition,
+        n_valid=n_valid,
+        provenance={"source": "fabricated for tests"},
+    )

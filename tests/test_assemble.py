@@ -1,15 +1,15 @@
 """The trial tensor: layout, padding, labels, caching and the long Parquet export (SPEC §5)."""
 
 import dataclasses
-import time
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
-
 from avi_clips import write_clip
+
 from restasmr_jax import assemble
 from restasmr_jax.archive import Archive
 from restasmr_jax.assemble import AssembleError, build_tensor, export_long_parquet, load_or_build_tensor
@@ -47,16 +47,35 @@ def fake_ingested(subjects, protocol=PAPER, seed=0, videos=VIDEO_CODES) -> FakeI
             truth[subject, video] = {"trial_index": trial_index, "intensity": intensity, "ppg": signal}
             common = {"subject": subject, "video": video, "trial_index": trial_index}
             t = [k / protocol.label_rate_hz for k in range(n)]
-            labels.append(pl.DataFrame({**{k: [v] * n for k, v in common.items()}, "stimulus": [STIMULUS_FILES[video]] * n,
-                                        "condition": [condition_of(video)] * n, "t": t, "intensity": intensity}))
+            labels.append(
+                pl.DataFrame(
+                    {
+                        **{k: [v] * n for k, v in common.items()},
+                        "stimulus": [STIMULUS_FILES[video]] * n,
+                        "condition": [condition_of(video)] * n,
+                        "t": t,
+                        "intensity": intensity,
+                    }
+                )
+            )
             ppg.append(pl.DataFrame({**{k: [v] * n for k, v in common.items()}, "t": t, "ppg": signal}))
             onset = 100_000 + 700_000 * trial_index
-            timeline.append({**common, "condition": condition_of(video), "stimulus": STIMULUS_FILES[video],
-                             "onset_ticks": onset, "end_ticks": onset + 600_000, "onset_s": onset / 1e4,
-                             "end_s": onset / 1e4 + 60})
+            timeline.append(
+                {
+                    **common,
+                    "condition": condition_of(video),
+                    "stimulus": STIMULUS_FILES[video],
+                    "onset_ticks": onset,
+                    "end_ticks": onset + 600_000,
+                    "onset_s": onset / 1e4,
+                    "end_s": onset / 1e4 + 60,
+                }
+            )
     cast = {"subject": pl.Int32, "trial_index": pl.Int32}
     return FakeIngested(
-        labels=pl.concat(labels).with_columns(pl.col("intensity").cast(pl.Int8), *(pl.col(c).cast(d) for c, d in cast.items())),
+        labels=pl.concat(labels).with_columns(
+            pl.col("intensity").cast(pl.Int8), *(pl.col(c).cast(d) for c, d in cast.items())
+        ),
         timeline=pl.DataFrame(timeline).with_columns(*(pl.col(c).cast(d) for c, d in cast.items())),
         ppg10hz=pl.concat(ppg).with_columns(*(pl.col(c).cast(d) for c, d in cast.items())),
         truth=truth,
@@ -83,7 +102,9 @@ def test_row_order_and_metadata(paper_case):
     assert tensor.subject.tolist() == [1] * 8 + [3] * 8 + [12] * 8
     assert tensor.video.tolist() == list(VIDEO_CODES) * 3
     assert tensor.condition.tolist() == [condition_of(v) for v in VIDEO_CODES] * 3
-    assert tensor.trial_index.tolist() == [ingested.truth[s, v]["trial_index"] for s, v in zip(tensor.subject, tensor.video)]
+    assert tensor.trial_index.tolist() == [
+        ingested.truth[s, v]["trial_index"] for s, v in zip(tensor.subject, tensor.video)
+    ]
     assert tensor.stim_index.tolist() == list(range(8)) * 3
 
 
@@ -154,8 +175,18 @@ def test_long_parquet_export(tmp_path, paper_case):
     path = export_long_parquet(tensor, tmp_path / "out" / "dataset.parquet")
     frame = pl.read_parquet(path)
     assert frame.height == int(tensor.mask.sum()) == 3 * (507 + 7 * 550)
-    assert frame.columns[:10] == ["subject", "video", "stimulus", "condition", "trial_index", "step", "t",
-                                  "intensity", "label", "ppg"]
+    assert frame.columns[:10] == [
+        "subject",
+        "video",
+        "stimulus",
+        "condition",
+        "trial_index",
+        "step",
+        "t",
+        "intensity",
+        "label",
+        "ppg",
+    ]
     assert frame.columns[10:] == list(AUDIO_COLUMNS)
     one = frame.filter((pl.col("subject") == 3) & (pl.col("video") == "vid5")).sort("step")
     truth = ingested.truth[3, "vid5"]
@@ -199,8 +230,16 @@ E2E_VIDEOS = ("vid1", "vid2", "vid7")  # a few stimuli keep the end-to-end tests
 def test_load_or_build_caches_and_invalidates(tmp_path, tiny_archive_dir, decode_calls):
     ingested = fake_ingested([1, 3], TINY, videos=E2E_VIDEOS)
     cache = tmp_path / "cache"
-    build = lambda: load_or_build_tensor(tiny_archive_dir, ingested, feature_cfg=TINY_FEATURES, protocol=TINY,  # noqa: E731
-                                         cache_dir=cache, progress=False, num_threads=1)
+    build = functools.partial(
+        load_or_build_tensor,
+        tiny_archive_dir,
+        ingested,
+        feature_cfg=TINY_FEATURES,
+        protocol=TINY,
+        cache_dir=cache,
+        progress=False,
+        num_threads=1,
+    )
     first = build()
     assert sorted(decode_calls) == ["ASMR1.avi", "ASMR2.avi", "nature3.avi"]
     assert first.X().shape == (6, 20, 544) and sorted(set(first.n_valid.tolist())) == [17, 20]
@@ -210,9 +249,8 @@ def test_load_or_build_caches_and_invalidates(tmp_path, tiny_archive_dir, decode
     assert first.provenance["feature_cfg"]["video_weights"] == "random:0"
 
     decode_calls.clear()
-    start = time.perf_counter()
     again = build()
-    assert time.perf_counter() - start < 1.0 and decode_calls == []
+    assert decode_calls == []  # a cache hit decodes nothing
     for name in ("av", "ppg", "y", "intensity", "mask", "subject", "video", "stim_index", "n_valid"):
         np.testing.assert_array_equal(getattr(again, name), getattr(first, name))
     assert again.provenance["tensor_key"] == first.provenance["tensor_key"]
@@ -233,13 +271,20 @@ def test_load_or_build_caches_and_invalidates(tmp_path, tiny_archive_dir, decode
     assert len(list((cache / "dataset").glob("tensor-*.json"))) == 3
 
 
-def test_editing_the_feature_code_recomputes_features_and_tensor(tmp_path, tiny_archive_dir, decode_calls,
-                                                                  monkeypatch):
+def test_editing_the_feature_code_recomputes_features_and_tensor(tmp_path, tiny_archive_dir, decode_calls, monkeypatch):
     from restasmr_jax.features import cache as feature_cache
 
     ingested = fake_ingested([1], TINY, videos=("vid7",))
-    build = lambda: load_or_build_tensor(tiny_archive_dir, ingested, feature_cfg=TINY_FEATURES, protocol=TINY,  # noqa: E731
-                                         cache_dir=tmp_path / "cache", progress=False, num_threads=1)
+    build = functools.partial(
+        load_or_build_tensor,
+        tiny_archive_dir,
+        ingested,
+        feature_cfg=TINY_FEATURES,
+        protocol=TINY,
+        cache_dir=tmp_path / "cache",
+        progress=False,
+        num_threads=1,
+    )
     first = build()
     assert decode_calls == ["nature3.avi"]
     edited = tmp_path / "audio.py"
@@ -255,10 +300,17 @@ def test_features_match_direct_extraction(tmp_path, tiny_archive_dir):
     from restasmr_jax.features.audio import audio_features
 
     ingested = fake_ingested([1], TINY, videos=("vid7",))
-    tensor = load_or_build_tensor(tiny_archive_dir, ingested, feature_cfg=TINY_FEATURES, protocol=TINY,
-                                  cache_dir=tmp_path / "cache", progress=False, num_threads=1)
+    tensor = load_or_build_tensor(
+        tiny_archive_dir,
+        ingested,
+        feature_cfg=TINY_FEATURES,
+        protocol=TINY,
+        cache_dir=tmp_path / "cache",
+        progress=False,
+        num_threads=1,
+    )
     samples, rate = stimuli.read_audio(tiny_archive_dir.root / "stim" / "nature3.avi")
-    segment = samples[1 * rate: 1 * rate + 20 * (rate // 10)]
+    segment = samples[1 * rate : 1 * rate + 20 * (rate // 10)]
     expected = audio_features(segment, rate, n_frames=20)
     np.testing.assert_allclose(tensor.av[VIDEO_CODES.index("vid7"), :, 512:], expected, rtol=1e-6, atol=1e-6)
 
@@ -267,15 +319,27 @@ def test_timeline_video_without_stimulus_file(tmp_path, tiny_archive_dir):
     (tiny_archive_dir.root / "stim" / "nature4.avi").unlink()
     (tiny_archive_dir.root / "stim" / "ASMR1.avi").unlink()
     with pytest.raises(StimulusError, match=r"no stimulus file: vid1 -> .*ASMR1.avi, vid8 -> .*nature4.avi"):
-        load_or_build_tensor(tiny_archive_dir, fake_ingested([1], TINY), feature_cfg=TINY_FEATURES, protocol=TINY,
-                             cache_dir=tmp_path / "cache", progress=False)
+        load_or_build_tensor(
+            tiny_archive_dir,
+            fake_ingested([1], TINY),
+            feature_cfg=TINY_FEATURES,
+            protocol=TINY,
+            cache_dir=tmp_path / "cache",
+            progress=False,
+        )
 
 
 def test_corrupt_stimulus_fails_before_extraction(tmp_path, tiny_archive_dir, decode_calls):
     (tiny_archive_dir.root / "stim" / "ASMR3.avi").write_bytes(b"RIFF" + bytes(5000))
     with pytest.raises(StimulusError, match="ASMR3.avi"):
-        load_or_build_tensor(tiny_archive_dir, fake_ingested([1], TINY), feature_cfg=TINY_FEATURES, protocol=TINY,
-                             cache_dir=tmp_path / "cache", progress=False)
+        load_or_build_tensor(
+            tiny_archive_dir,
+            fake_ingested([1], TINY),
+            feature_cfg=TINY_FEATURES,
+            protocol=TINY,
+            cache_dir=tmp_path / "cache",
+            progress=False,
+        )
     assert decode_calls == []
 
 
@@ -296,10 +360,17 @@ def test_synthetic_archive_end_to_end(tiny_archive, tmp_path):
 
     full = ingest_archive(tiny_archive, cache_dir=tmp_path / "ingest", progress=False)
     keep = pl.col("video").is_in(["vid2", "vid6"])  # two full-size stimuli keep the test short
-    ingested = dataclasses.replace(full, labels=full.labels.filter(keep), timeline=full.timeline.filter(keep),
-                                   ppg10hz=full.ppg10hz.filter(keep))
-    tensor = load_or_build_tensor(tiny_archive, ingested, feature_cfg=FeatureConfig(resize=32, crop=32),
-                                  cache_dir=tmp_path / "cache", progress=False, num_threads=1)
+    ingested = dataclasses.replace(
+        full, labels=full.labels.filter(keep), timeline=full.timeline.filter(keep), ppg10hz=full.ppg10hz.filter(keep)
+    )
+    tensor = load_or_build_tensor(
+        tiny_archive,
+        ingested,
+        feature_cfg=FeatureConfig(resize=32, crop=32),
+        cache_dir=tmp_path / "cache",
+        progress=False,
+        num_threads=1,
+    )
     subjects = sorted(set(ingested.timeline["subject"].to_list()))
     assert len(subjects) == 4 and tensor.X().shape == (2 * len(subjects), 550, 544)
     assert tensor.subject.tolist() == [s for s in subjects for _ in range(2)]

@@ -5,8 +5,8 @@ from fractions import Fraction
 import librosa
 import numpy as np
 import pytest
-
 from avi_clips import stereo_audio, write_clip
+
 from restasmr_jax.features.audio import AUDIO_COLUMNS, audio_features
 from restasmr_jax.io.stimuli import StimulusWindow, read_audio, window_audio
 
@@ -15,7 +15,9 @@ WINDOW = StimulusWindow(Fraction(5), 19, 10)
 
 def reference_by_name(y: np.ndarray, sr: int, hop: int) -> dict[str, np.ndarray]:
     """Each named column straight from librosa (its defaults), per frame."""
-    ref = {f"mfcc_{i + 1:02d}": row for i, row in enumerate(librosa.feature.mfcc(y=y, sr=sr, n_mfcc=20, hop_length=hop))}
+    ref = {
+        f"mfcc_{i + 1:02d}": row for i, row in enumerate(librosa.feature.mfcc(y=y, sr=sr, n_mfcc=20, hop_length=hop))
+    }
     ref["rms"] = librosa.feature.rms(y=y, hop_length=hop)[0]
     ref["log1p_spectral_centroid"] = np.log1p(librosa.feature.spectral_centroid(y=y, sr=sr, hop_length=hop)[0])
     ref["log1p_spectral_bandwidth"] = np.log1p(librosa.feature.spectral_bandwidth(y=y, sr=sr, hop_length=hop)[0])
@@ -41,21 +43,20 @@ def test_features_equal_librosa_on_decoded_samples(tmp_path, rate):
     samples, sr = read_audio(path)
     hop = sr // 10
     start = 5 * sr
-    y = samples[start:start + 19 * hop]  # the window, sliced by hand
+    y = samples[start : start + 19 * hop]  # the window, sliced by hand
     feats = audio_features(window_audio(samples, sr, WINDOW), sr, n_frames=19)
     assert feats.shape == (19, 31) and feats.dtype == np.float32
     reference = reference_by_name(y, sr, hop)
     assert set(reference) == set(AUDIO_COLUMNS)
     for name, values in reference.items():
-        np.testing.assert_allclose(feats[:, AUDIO_COLUMNS.index(name)], values[:19], rtol=1e-5, atol=1e-5,
-                                   err_msg=name)
+        np.testing.assert_allclose(feats[:, AUDIO_COLUMNS.index(name)], values[:19], rtol=1e-5, atol=1e-5, err_msg=name)
 
 
 def test_frame_k_is_centred_on_window_time_k():
     """A click at window time 0.8 s puts the RMS peak on step 8 (frames centred on k/10 s)."""
     sr, hop = 16_000, 1_600
     y = np.zeros(30 * hop, np.float32)
-    y[8 * hop - 40: 8 * hop + 40] = 1.0
+    y[8 * hop - 40 : 8 * hop + 40] = 1.0
     rms = audio_features(y, sr, n_frames=30)[:, AUDIO_COLUMNS.index("rms")]
     assert int(np.argmax(rms)) == 8
     # the click (80 samples) is inside the 2048-sample frames centred at steps 8 only (hop 1600 > 2048/2 + 40)

@@ -74,9 +74,12 @@ def shared_and_dense(tensor, features, rows):
     assert not tensor.mask[rows].all()
     stim_rows = np.unique(tensor.stim_index[rows])
     lookup = {s: i for i, s in enumerate(stim_rows)}
-    inputs = FrameInputs(shared=jnp.asarray(shared[stim_rows]),
-                         stim_pos=jnp.asarray([lookup[s] for s in tensor.stim_index[rows]], jnp.int32),
-                         own=jnp.asarray(own[rows]), mask=jnp.asarray(tensor.mask[rows]))
+    inputs = FrameInputs(
+        shared=jnp.asarray(shared[stim_rows]),
+        stim_pos=jnp.asarray([lookup[s] for s in tensor.stim_index[rows]], jnp.int32),
+        own=jnp.asarray(own[rows]),
+        mask=jnp.asarray(tensor.mask[rows]),
+    )
     dense = jnp.asarray(tensor.X(features)[rows])  # the tensor's own dense construction
     assert dense.shape[-1] == inputs.n_features
     return inputs, dense
@@ -121,9 +124,10 @@ def test_padded_frames_carry_only_the_bias(tensor):
 
     def inputs(fill):
         sh = shared[tensor.stim_index[row]][None].copy()
-        sh[0, tensor.n_valid[row]:] = fill
-        return FrameInputs(jnp.asarray(sh), jnp.zeros(1, jnp.int32), jnp.asarray(own[row][None]),
-                           jnp.asarray(tensor.mask[row][None]))
+        sh[0, tensor.n_valid[row] :] = fill
+        return FrameInputs(
+            jnp.asarray(sh), jnp.zeros(1, jnp.int32), jnp.asarray(own[row][None]), jnp.asarray(tensor.mask[row][None])
+        )
 
     params = init_params(model, jax.random.PRNGKey(0), inputs(0.0).n_features)
     apply = jax.jit(lambda p, x: model.apply({"params": p}, x))

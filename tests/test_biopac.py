@@ -13,9 +13,21 @@ LABELS = ("PPG raw - SS4LA", "PPG, 0.5-35 Hz")
 JAPANESE = ("脈波 生データ", "脈波 フィルタ 0.5-35 Hz")
 
 
-def export(path, values, *, interval_ms=0.5, time_step_ms=None, labels=LABELS, units=("mV", "mV"),
-           encoding="utf-8", counts=False, trailing_tab=True, time_unit="min", newline="\n",
-           time_format="{:.6g}"):
+def export(
+    path,
+    values,
+    *,
+    interval_ms=0.5,
+    time_step_ms=None,
+    labels=LABELS,
+    units=("mV", "mV"),
+    encoding="utf-8",
+    counts=False,
+    trailing_tab=True,
+    time_unit="min",
+    newline="\n",
+    time_format="{:.6g}",
+):
     """Write an export the way Biopac Student Lab does; returns (path, line number of the first data row)."""
     values = np.asarray(values)
     step = (time_step_ms or interval_ms) / {"min": 60_000, "sec": 1_000, None: 1}[time_unit]
@@ -58,8 +70,15 @@ def test_reads_header_and_exact_samples(tmp_path, values):
 
 
 def test_shift_jis_labels_count_row_crlf_no_trailing_tab(tmp_path, values):
-    path, _ = export(tmp_path / "003_csv.txt", values, labels=JAPANESE, encoding="shift_jis", counts=True,
-                     newline="\r\n", trailing_tab=False)
+    path, _ = export(
+        tmp_path / "003_csv.txt",
+        values,
+        labels=JAPANESE,
+        encoding="shift_jis",
+        counts=True,
+        newline="\r\n",
+        trailing_tab=False,
+    )
     rec = parse_biopac(path)
     assert rec.labels == list(JAPANESE) and rec.encoding == "cp932"
     np.testing.assert_array_equal(rec.samples, printed(values))
@@ -183,7 +202,11 @@ def test_cache_hit_does_not_parse_and_a_change_invalidates(tmp_path, values, mon
     again = read_biopac(path, cache_dir=cache)
     np.testing.assert_array_equal(again.samples, first.samples)
     assert (again.labels, again.units, again.interval_ms, again.columns) == (
-        first.labels, first.units, first.interval_ms, first.columns)
+        first.labels,
+        first.units,
+        first.interval_ms,
+        first.columns,
+    )
 
     export(path, values[::-1])  # same size, same name, new content
     with pytest.raises(AssertionError, match="parsed although"):

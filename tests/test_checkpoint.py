@@ -50,8 +50,9 @@ def test_load_run_repredicts_bit_identically(uninterrupted, tensor, splits):
     assert cfg == CFG and saved_splits == splits
     for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(uninterrupted.best_params)):
         np.testing.assert_array_equal(a, b)
-    assert_same_predictions(train.predict(loaded, tensor, splits, CFG),
-                            train.predict(uninterrupted, tensor, splits, CFG))
+    assert_same_predictions(
+        train.predict(loaded, tensor, splits, CFG), train.predict(uninterrupted, tensor, splits, CFG)
+    )
 
 
 def test_only_the_latest_step_is_kept(uninterrupted):
@@ -82,8 +83,9 @@ def test_resume_reaches_the_same_numbers(uninterrupted, tensor, splits, tmp_path
 
     resumed = train.fit(tensor, splits, CFG, run_dir=run_dir, resume=True, progress=False)
     assert_same_fit(resumed, uninterrupted)
-    assert_same_predictions(train.predict(resumed, tensor, splits, CFG),
-                            train.predict(checkpoint.load_run(run_dir), tensor, splits, CFG))
+    assert_same_predictions(
+        train.predict(resumed, tensor, splits, CFG), train.predict(checkpoint.load_run(run_dir), tensor, splits, CFG)
+    )
     # resuming a finished run trains nothing and gives the same result again
     assert_same_fit(train.fit(tensor, splits, CFG, run_dir=run_dir, resume=True, progress=False), uninterrupted)
 
@@ -92,8 +94,9 @@ def test_refuses_to_overwrite_or_resume_a_different_run(uninterrupted, tensor, s
     with pytest.raises(train.TrainError, match="already holds checkpoints"):
         train.fit(tensor, splits, CFG, run_dir=uninterrupted.run_dir, progress=False)
     with pytest.raises(train.TrainError, match="cannot resume"):
-        train.fit(tensor, splits, dataclasses.replace(CFG, seed=1), run_dir=uninterrupted.run_dir, resume=True,
-                  progress=False)
+        train.fit(
+            tensor, splits, dataclasses.replace(CFG, seed=1), run_dir=uninterrupted.run_dir, resume=True, progress=False
+        )
 
 
 def test_load_run_without_checkpoint_is_a_clear_error(tmp_path):

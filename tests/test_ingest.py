@@ -6,12 +6,12 @@ import numpy as np
 import polars as pl
 import pytest
 import scipy.signal
+from test_biopac import export
+from test_presentation import ONSETS, protocol_rows, write_log
 
 from experiments.ingest import main as ingest_cli
 from restasmr_jax.archive import open_archive
 from restasmr_jax.ingest import IngestError, IngestWarning, ingest_archive, run_ingest
-from test_biopac import export
-from test_presentation import ONSETS, protocol_rows, write_log
 
 INTERVAL_MS = 50.0  # a 20-Hz stand-in keeps the hand-made exports small; the arithmetic is the same
 TICKS_PER_SAMPLE = 500
@@ -111,9 +111,15 @@ def test_run_ingest_writes_tables_report_manifest(tmp_path, capsys):
     run_dir = run_ingest(tmp_path / "archive", tmp_path / "run", progress=False, cache_dir=tmp_path / "cache")
     assert run_dir == tmp_path / "run"
     labels = pl.read_parquet(run_dir / "labels.parquet")
-    assert dict(labels.schema) == {"subject": pl.Int32, "trial_index": pl.Int32, "video": pl.Utf8,
-                                   "stimulus": pl.Utf8, "condition": pl.Utf8, "t": pl.Float64,
-                                   "intensity": pl.Int8}
+    assert dict(labels.schema) == {
+        "subject": pl.Int32,
+        "trial_index": pl.Int32,
+        "video": pl.Utf8,
+        "stimulus": pl.Utf8,
+        "condition": pl.Utf8,
+        "t": pl.Float64,
+        "intensity": pl.Int8,
+    }
     timeline = pl.read_parquet(run_dir / "timeline.parquet")
     assert {"subject", "video", "trial_index", "onset_s", "end_s"} <= set(timeline.columns)
     ppg = pl.read_parquet(run_dir / "ppg10hz.parquet")
@@ -132,8 +138,9 @@ def test_cli_reports_bad_input_without_traceback(archive_with_bad_files, tmp_pat
     with pytest.raises(SystemExit) as info:
         ingest_cli(["--data-dir", str(archive_with_bad_files.root), "--out", str(tmp_path / "o"), "--no-progress"])
     assert str(info.value.code).startswith("error: 3 bad input file(s)")
-    ingest_cli(["--data-dir", str(archive_with_bad_files.root), "--out", str(tmp_path / "o"), "--no-progress",
-                "--skip-bad"])
+    ingest_cli(
+        ["--data-dir", str(archive_with_bad_files.root), "--out", str(tmp_path / "o"), "--no-progress", "--skip-bad"]
+    )
     assert json.loads((tmp_path / "o" / "manifest.json").read_text())["exclusions"][0]["subject"] == 1
 
 
@@ -154,10 +161,15 @@ def truth(tiny_archive):
     for subject in subjects_of(cfg):
         sim = simulate_subject(cfg, subject)
         out[subject] = {
-            "ch1": np.asarray(sim.ch1), "ch2": np.asarray(sim.ch2), "interval_ms": sim.interval_ms,
-            "press_ticks": np.asarray(sim.press_ticks), "press_keys": np.asarray(sim.press_keys),
-            "onset_ticks": np.asarray(sim.onset_ticks), "video_order": list(sim.video_order),
-            "labels": [sim.dense_labels(i) for i in range(8)], "log_name": sim.log_name,
+            "ch1": np.asarray(sim.ch1),
+            "ch2": np.asarray(sim.ch2),
+            "interval_ms": sim.interval_ms,
+            "press_ticks": np.asarray(sim.press_ticks),
+            "press_keys": np.asarray(sim.press_keys),
+            "onset_ticks": np.asarray(sim.onset_ticks),
+            "video_order": list(sim.video_order),
+            "labels": [sim.dense_labels(i) for i in range(8)],
+            "log_name": sim.log_name,
         }
     return out
 
@@ -184,7 +196,7 @@ def test_reader_recovers_the_generators_samples(tiny_archive, truth, tmp_path):
 def test_log_events_are_the_generators_presses_and_videos(tiny_archive, truth):
     from restasmr_jax.io.presentation import read_log
 
-    for subject, sim in truth.items():
+    for sim in truth.values():
         parsed = read_log(tiny_archive.log_dir / sim["log_name"])
         responses = parsed.events.filter(pl.col("event_type") == "Response")
         np.testing.assert_array_equal(responses["time_ticks"].to_numpy(), sim["press_ticks"])
@@ -220,6 +232,8 @@ def test_ppg_equals_independent_slice_of_the_generators_ch2(ingested_tiny, truth
         onset = int(sim["onset_ticks"][trial])
         end = onset + (557_000 if trial == 0 else 600_000)
         first, stop = -(-(onset + 50_000) // 5), -(-end // 5)  # 0.5 ms = 5 ticks
-        x = scipy.signal.resample(sim["ch2"].astype(np.float32)[first:stop].astype(np.float64), 507 if trial == 0 else 550)
+        x = scipy.signal.resample(
+            sim["ch2"].astype(np.float32)[first:stop].astype(np.float64), 507 if trial == 0 else 550
+        )
         got = ingested_tiny.ppg10hz.filter(pl.col("subject") == subject, pl.col("trial_index") == trial)["ppg"]
         np.testing.assert_allclose(got.to_numpy(), (x - x.mean()) / x.std(), atol=1e-9)

@@ -7,11 +7,11 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_presentation import CODES, ONSETS, protocol_rows, write_log
 
 from restasmr_jax.config import ProtocolConfig
 from restasmr_jax.io.presentation import EVENT_SCHEMA, LogFormatError, read_log
 from restasmr_jax.labels import build_timeline, dense_labels
-from test_presentation import CODES, ONSETS, protocol_rows, write_log
 
 WARMUP = 50_000  # 5.0 s in 0.1-ms ticks, written out independently of the config
 
@@ -46,18 +46,24 @@ def test_hand_computed_labels(tmp_path):
     responses = [
         # trial 0 (onset o0): three warm-up presses, then one exactly at onset+5 s, one later,
         # and one exactly at the trial end (55.7 s), which belongs to no trial.
-        (o[0] + 7_000, 2), (o[0] + 37_000, 4), (o[0] + WARMUP - 1, 3),
+        (o[0] + 7_000, 2),
+        (o[0] + 37_000, 4),
+        (o[0] + WARMUP - 1, 3),
         (o[0] + WARMUP, 1),
         (o[0] + WARMUP + 12_345, 4),  # 1.2345 s into the epoch -> visible from t = 1.3
         (o[0] + 557_000, 2),
         # trial 1: nothing at all (the trial-0 state must not carry over)
         # trial 2: warm-up presses only; the last one holds for the whole epoch
-        (o[2] + 1_000, 3), (o[2] + 40_000, 2),
+        (o[2] + 1_000, 3),
+        (o[2] + 40_000, 2),
         # trial 3: two presses in one 100-ms step (last wins), two at the same instant (later line wins)
-        (o[3] + WARMUP + 20_100, 2), (o[3] + WARMUP + 20_900, 4),
-        (o[3] + WARMUP + 30_000, 2), (o[3] + WARMUP + 30_000, 3),
+        (o[3] + WARMUP + 20_100, 2),
+        (o[3] + WARMUP + 20_900, 4),
+        (o[3] + WARMUP + 30_000, 2),
+        (o[3] + WARMUP + 30_000, 3),
         # trial 4: out-of-range keys are clipped to 0..3; a press 50 ms in shows from t = 0.1
-        (o[4] + WARMUP + 500, 7), (o[4] + WARMUP + 100_000, 0),
+        (o[4] + WARMUP + 500, 7),
+        (o[4] + WARMUP + 100_000, 0),
         # trial 7: a press just before the end
         (o[7] + 600_000 - 1, 4),
     ]
@@ -112,8 +118,16 @@ def test_several_subjects_at_once_equal_one_by_one(tmp_path):
 
 def test_timeline_refuses_wrong_video_count():
     events = pl.DataFrame(
-        {"subject": [3, 3], "trial": [1, 2], "event_type": ["Video", "Video"], "code": ["vid1", "vid2"],
-         "time_ticks": [10, 20], "line": [5, 6]}, schema=EVENT_SCHEMA)
+        {
+            "subject": [3, 3],
+            "trial": [1, 2],
+            "event_type": ["Video", "Video"],
+            "code": ["vid1", "vid2"],
+            "time_ticks": [10, 20],
+            "line": [5, 6],
+        },
+        schema=EVENT_SCHEMA,
+    )
     with pytest.raises(LogFormatError, match="subject 003 has 2 Video events, expected 8"):
         build_timeline(events, source="x.log")
 
@@ -143,8 +157,14 @@ def events_frame(onsets, responses):
     rows = [("Video", f"vid{i + 1}", t) for i, t in enumerate(onsets)]
     rows += [("Response", str(key), t) for t, key in responses]
     return pl.DataFrame(
-        {"subject": [9] * len(rows), "trial": list(range(len(rows))), "event_type": [r[0] for r in rows],
-         "code": [r[1] for r in rows], "time_ticks": [r[2] for r in rows], "line": list(range(1, len(rows) + 1))},
+        {
+            "subject": [9] * len(rows),
+            "trial": list(range(len(rows))),
+            "event_type": [r[0] for r in rows],
+            "code": [r[1] for r in rows],
+            "time_ticks": [r[2] for r in rows],
+            "line": list(range(1, len(rows) + 1)),
+        },
         schema=EVENT_SCHEMA,
     )
 

@@ -15,6 +15,7 @@ N_TRIALS, N_TIME = 5, 7  # one shape for every property test: one compilation
 
 def sklearn_metrics(y_rows, p_rows, nature, s_rows=None) -> dict[str, float]:
     """Reference: sklearn on the concatenated (already masked) per-trial frame lists."""
+
     def pooled(rows, pick):
         chosen = [r for r, keep in zip(rows, pick) if keep]
         return np.concatenate(chosen) if chosen else np.zeros(0)
@@ -25,8 +26,7 @@ def sklearn_metrics(y_rows, p_rows, nature, s_rows=None) -> dict[str, float]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             precision, recall, f1, _ = precision_recall_fscore_support(y, p, average="macro", zero_division=0)
-        return {"accuracy": accuracy_score(y, p), "macro_precision": precision, "macro_recall": recall,
-                "macro_f1": f1}
+        return {"accuracy": accuracy_score(y, p), "macro_precision": precision, "macro_recall": recall, "macro_f1": f1}
 
     everything = [True] * len(y_rows)
     asmr = [not n for n in nature]
@@ -145,5 +145,6 @@ def test_bad_inputs_are_named():
     with pytest.raises(metrics.MetricsInputError, match="preds: expected shape"):
         metrics.frame_metrics(np.zeros((1, 2), int), np.zeros((1, 3), int), np.ones((1, 2), int), np.array([0]))
     with pytest.raises(metrics.MetricsInputError, match="probs: non-finite"):
-        metrics.frame_metrics(np.zeros((1, 2), int), np.zeros((1, 2), int), np.ones((1, 2), int), np.array([0]),
-                              np.array([[0.5, np.nan]]))
+        metrics.frame_metrics(
+            np.zeros((1, 2), int), np.zeros((1, 2), int), np.ones((1, 2), int), np.array([0]), np.array([[0.5, np.nan]])
+        )

@@ -11,14 +11,21 @@ from restasmr_jax.paper_artifact import ArtifactError, ArtifactNotFoundError
 from restasmr_jax.predictions import Predictions
 
 ARTIFACT = paper_artifact.default_artifact_path()
-needs_artifact = pytest.mark.skipif(not ARTIFACT.is_file(), reason=f"authors' artifact not at {ARTIFACT} "
-                                    "(CI puts it in ../shared/artifacts/)")
+needs_artifact = pytest.mark.skipif(
+    not ARTIFACT.is_file(), reason=f"authors' artifact not at {ARTIFACT} (CI puts it in ../shared/artifacts/)"
+)
 
 
 def _record(subject=1, video="vid1", n=550, **overrides):
-    record = {"subj": subject, "vid_name": video, "truths": np.zeros(n, np.int64), "preds": np.ones(n, np.int64),
-              "probs": np.full(n, 0.7, np.float32), "raw_truths": np.zeros(n, np.float32),
-              "is_nature": int(int(video[3:]) > 4)}
+    record = {
+        "subj": subject,
+        "vid_name": video,
+        "truths": np.zeros(n, np.int64),
+        "preds": np.ones(n, np.int64),
+        "probs": np.full(n, 0.7, np.float32),
+        "raw_truths": np.zeros(n, np.float32),
+        "is_nature": int(int(video[3:]) > 4),
+    }
     record.update(overrides)
     return record
 
@@ -50,17 +57,20 @@ def test_other_globals_are_refused(tmp_path):
         paper_artifact.load_predictions(path)
 
 
-@pytest.mark.parametrize("records, message", [
-    ({"not": "a list"}, "expected a list of per-trial dicts"),
-    ([_record(truths=np.zeros(549, np.int64))], r"'truths' must be a \(550,\) numpy array"),
-    ([{k: v for k, v in _record().items() if k != "probs"}], r"lacks keys \['probs'\]"),
-    ([_record(video="vid9")], "vid_name must be one of"),
-    ([_record(is_nature=1)], "contradicts vid1"),
-    ([_record(), _record()], "appears twice"),
-    ([_record(truths=np.full(550, 2, np.int64))], "'truths' must hold only 0 and 1"),
-    ([_record(probs=np.full(550, 1.5, np.float32))], r"'probs' must lie in \[0, 1\]"),
-    ([_record(subj="1")], "'subj' must be an integer"),
-])
+@pytest.mark.parametrize(
+    "records, message",
+    [
+        ({"not": "a list"}, "expected a list of per-trial dicts"),
+        ([_record(truths=np.zeros(549, np.int64))], r"'truths' must be a \(550,\) numpy array"),
+        ([{k: v for k, v in _record().items() if k != "probs"}], r"lacks keys \['probs'\]"),
+        ([_record(video="vid9")], "vid_name must be one of"),
+        ([_record(is_nature=1)], "contradicts vid1"),
+        ([_record(), _record()], "appears twice"),
+        ([_record(truths=np.full(550, 2, np.int64))], "'truths' must hold only 0 and 1"),
+        ([_record(probs=np.full(550, 1.5, np.float32))], r"'probs' must lie in \[0, 1\]"),
+        ([_record(subj="1")], "'subj' must be an integer"),
+    ],
+)
 def test_wrong_schema_is_refused_with_a_clear_message(tmp_path, records, message):
     path = _write(tmp_path / "wrong.pkl", records)
     with pytest.raises(ArtifactError, match=message):
@@ -85,11 +95,17 @@ def test_written_predictions_read_back_identically(tmp_path):
     rng = np.random.default_rng(0)
     n, t = 4, 550
     truths = rng.integers(0, 2, (n, t)).astype(np.int32)
-    pred = Predictions(truths=truths, preds=rng.integers(0, 2, (n, t)).astype(np.int32),
-                       probs=rng.random((n, t)).astype(np.float32), raw_truths=truths * 2,
-                       mask=np.arange(t)[None, :] < np.array([[507], [550], [550], [550]]),
-                       is_nature=np.array([False, True, False, True]), subject=np.array([1, 1, 3, 3], np.int32),
-                       video=np.array(["vid2", "vid6", "vid2", "vid6"]), fold=np.array([1, 1, 1, 1], np.int32))
+    pred = Predictions(
+        truths=truths,
+        preds=rng.integers(0, 2, (n, t)).astype(np.int32),
+        probs=rng.random((n, t)).astype(np.float32),
+        raw_truths=truths * 2,
+        mask=np.arange(t)[None, :] < np.array([[507], [550], [550], [550]]),
+        is_nature=np.array([False, True, False, True]),
+        subject=np.array([1, 1, 3, 3], np.int32),
+        video=np.array(["vid2", "vid6", "vid2", "vid6"]),
+        fold=np.array([1, 1, 1, 1], np.int32),
+    )
     path = paper_artifact.write_predictions(tmp_path / "run.pkl", pred)
     back = paper_artifact.load_predictions(path)
     for field in Predictions.__dataclass_fields__:

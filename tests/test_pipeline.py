@@ -16,9 +16,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-
 from fake_tensor import make_tensor
-from restasmr_jax import pipeline, repredict, splits as splits_mod
+
+from restasmr_jax import pipeline, repredict
+from restasmr_jax import splits as splits_mod
 from restasmr_jax.config import StatsConfig, TrainConfig, XGBConfig
 from restasmr_jax.dataset import TrialTensor
 from restasmr_jax.paper_artifact import load_predictions
@@ -187,8 +188,20 @@ def test_flags_quick_preset_and_explicit_overrides():
     paper = parse([])
     assert paper.train == TrainConfig() and paper.stats == StatsConfig()
     assert paper.feature_cfg.video_weights == "auto"
-    quick = parse(["--quick", "--epochs", "5", "--count-padding", "--threshold", "0.2", "--seeds", "3",
-                   "--video-weights", "random:3"])
+    quick = parse(
+        [
+            "--quick",
+            "--epochs",
+            "5",
+            "--count-padding",
+            "--threshold",
+            "0.2",
+            "--seeds",
+            "3",
+            "--video-weights",
+            "random:3",
+        ]
+    )
     assert (quick.train.epochs, quick.train.hidden, quick.train.n_seeds) == (5, 16, 3)
     assert (quick.stats.n_bootstrap, quick.stats.n_permutation) == (200, 200)
     assert quick.stats.count_padding and quick.stats.video_threshold == 0.2
@@ -206,10 +219,27 @@ def test_cli_help_explains_every_flag(capsys):
             module.main(["--help"])
         assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for flag in ("--epochs", "--lr", "--batch-size", "--hidden", "--dropout", "--threshold", "--n-bootstrap",
-                 "--n-permutation", "--n-compare-bootstrap", "--seeds", "--selection", "--features",
-                 "--count-padding", "--video-weights", "--quick", "--resume", "--fusion-run", "--xgb-estimators",
-                 "--run"):
+    for flag in (
+        "--epochs",
+        "--lr",
+        "--batch-size",
+        "--hidden",
+        "--dropout",
+        "--threshold",
+        "--n-bootstrap",
+        "--n-permutation",
+        "--n-compare-bootstrap",
+        "--seeds",
+        "--selection",
+        "--features",
+        "--count-padding",
+        "--video-weights",
+        "--quick",
+        "--resume",
+        "--fusion-run",
+        "--xgb-estimators",
+        "--run",
+    ):
         assert flag in text
 
 

@@ -24,25 +24,41 @@ def predictions(subjects=(27, 27, 5, 5), seed=0) -> Predictions:
     probs[2] = rng.uniform(0, 1, frames)  # participant 5 is poorly aligned
     mask = np.ones((n, frames), bool)
     mask[0, 507:] = False
-    return Predictions(truths, (probs > 0.5).astype(np.int32), probs, raw, mask, is_nature,
-                       np.array(subjects, np.int32), np.array(["vid3", "vid7", "vid2", "vid6"][:n]),
-                       np.zeros(n, np.int32))
+    return Predictions(
+        truths,
+        (probs > 0.5).astype(np.int32),
+        probs,
+        raw,
+        mask,
+        is_nature,
+        np.array(subjects, np.int32),
+        np.array(["vid3", "vid7", "vid2", "vid6"][:n]),
+        np.zeros(n, np.int32),
+    )
 
 
 def figure_calls():
     rng = np.random.default_rng(1)
     onsets = np.array([64.3 + np.r_[0, 55.7, 115.7, 175.7, 355.7, 415.7, 475.7, 535.7]] * 2)
     durations = np.array([[55.7] + [60.0] * 7] * 2)
-    videos = np.array([["vid2", "vid1", "vid4", "vid3", "vid6", "vid5", "vid8", "vid7"],
-                       ["vid7", "vid5", "vid6", "vid8", "vid3", "vid1", "vid2", "vid4"]])
+    videos = np.array(
+        [
+            ["vid2", "vid1", "vid4", "vid3", "vid6", "vid5", "vid8", "vid7"],
+            ["vid7", "vid5", "vid6", "vid8", "vid3", "vid1", "vid2", "vid4"],
+        ]
+    )
     t = np.arange(550) / 10
     subjects = np.arange(1, 21)
     return {
         "protocol": (plots.protocol_timeline, (onsets, durations, videos, [720.0, 721.0], ["Seq 1", "Seq 2"])),
-        "timecourse": (plots.rating_timecourse, ([t, t], [1 + np.sin(t / 5), t / 30], [0.2 + 0 * t, 0.1 + 0 * t],
-                                                 ["Video 2", "Video 3"], [30, 28])),
-        "pulse_rate": (plots.pr_correlation_boxplot, (subjects, rng.normal(-0.1, 0.2, 20), subjects[:-3],
-                                                      rng.normal(0.05, 0.2, 17), -2.1, 0.045, 17)),
+        "timecourse": (
+            plots.rating_timecourse,
+            ([t, t], [1 + np.sin(t / 5), t / 30], [0.2 + 0 * t, 0.1 + 0 * t], ["Video 2", "Video 3"], [30, 28]),
+        ),
+        "pulse_rate": (
+            plots.pr_correlation_boxplot,
+            (subjects, rng.normal(-0.1, 0.2, 20), subjects[:-3], rng.normal(0.05, 0.2, 17), -2.1, 0.045, 17),
+        ),
         "tinglegram": (plots.tinglegram, (predictions(),)),
     }
 

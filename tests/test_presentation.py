@@ -5,11 +5,15 @@ import pytest
 
 from restasmr_jax.io.presentation import LogFormatError, read_log
 
-HEADER = ("Subject\tTrial\tEvent Type\tCode\tTime\tTTime\tUncertainty\tDuration\tUncertainty"
-          "\tReqTime\tReqDur\tStim Type\tPair Index")
-SECOND_TABLE = ("Event Type\tCode\tType\tResponse\tRT\tRT Uncertainty\tTime\tUncertainty\tDuration"
-                "\tUncertainty\tReqTime\tReqDur\n"
-                "Video\tvid1\thit\t1\t1200\t1\t643000\t1\t600000\t2\t0\tnext\n")
+HEADER = (
+    "Subject\tTrial\tEvent Type\tCode\tTime\tTTime\tUncertainty\tDuration\tUncertainty"
+    "\tReqTime\tReqDur\tStim Type\tPair Index"
+)
+SECOND_TABLE = (
+    "Event Type\tCode\tType\tResponse\tRT\tRT Uncertainty\tTime\tUncertainty\tDuration"
+    "\tUncertainty\tReqTime\tReqDur\n"
+    "Video\tvid1\thit\t1\t1200\t1\t643000\t1\t600000\t2\t0\tnext\n"
+)
 # Eight Video onsets (0.1-ms ticks): the first ~4.3 s late after a 60-s rest, then ~60 s apart.
 TAB = "\t"
 ONSETS = (643_000, 1_300_000, 1_950_000, 2_600_000, 5_000_000, 5_650_000, 6_300_000, 6_950_000)
@@ -36,8 +40,7 @@ def protocol_rows(responses=(), onsets=ONSETS, codes=CODES, pulses=True):
 def log_text(rows, *, preamble=True, second_table=True, blank_after_header=True):
     parts = []
     if preamble:
-        parts.append("Scenario - rest_asmr\nSubject: ASMR study, session A\n"
-                     "Logfile written - 01/15/2024 10:23:45\n\n")
+        parts.append("Scenario - rest_asmr\nSubject: ASMR study, session A\nLogfile written - 01/15/2024 10:23:45\n\n")
     parts.append(HEADER + "\n" + ("\n" if blank_after_header else ""))
     parts.append("\n".join(rows) + "\n")
     if second_table:
@@ -67,8 +70,14 @@ def test_reads_table_skipping_preamble_and_second_table(tmp_path):
     path = write_log(tmp_path, protocol_rows(responses))
     parsed = read_log(path)
     ev = parsed.events
-    assert dict(ev.schema) == {"subject": pl.Int32, "trial": pl.Int32, "event_type": pl.Utf8,
-                               "code": pl.Utf8, "time_ticks": pl.Int64, "line": pl.Int32}
+    assert dict(ev.schema) == {
+        "subject": pl.Int32,
+        "trial": pl.Int32,
+        "event_type": pl.Utf8,
+        "code": pl.Utf8,
+        "time_ticks": pl.Int64,
+        "line": pl.Int32,
+    }
     videos = ev.filter(pl.col("event_type") == "Video")
     assert videos["code"].to_list() == list(CODES)  # the second table's "Video vid1" row is not an event
     assert videos["time_ticks"].to_list() == list(ONSETS)
@@ -87,8 +96,9 @@ def test_crlf_and_no_preamble_give_the_same_events(tmp_path):
     rows = protocol_rows([(700_000, 3)])
     lf = read_log(write_log(tmp_path, rows, name="001-a.log")).events
     crlf = read_log(write_log(tmp_path, rows, name="001-b.log", newline="\r\n"))
-    bare = read_log(write_log(tmp_path, rows, name="001-c.log", preamble=False, second_table=False,
-                              blank_after_header=False)).events
+    bare = read_log(
+        write_log(tmp_path, rows, name="001-c.log", preamble=False, second_table=False, blank_after_header=False)
+    ).events
     assert crlf.report["line_endings"] == "CRLF"
     assert crlf.events.equals(lf)
     assert bare.drop("line").equals(lf.drop("line"))

@@ -100,11 +100,11 @@ def test_stacked_detection_equals_a_per_window_scipy_loop():
     result = pr.detect_beats(pr.stacked_windows(ch2, FS, count, cfg), FS, cfg)
     sos = scipy.signal.butter(2, [0.5, 4.0], btype="bandpass", fs=FS, output="sos")
     for k in range(count):
-        chunk = ch2[k * 2000:k * 2000 + 10_000]
+        chunk = ch2[k * 2000 : k * 2000 + 10_000]
         peaks, _ = scipy.signal.find_peaks(scipy.signal.sosfiltfilt(sos, chunk), distance=700, prominence=0.5)
         rr = np.diff(peaks) / FS * 1000.0
         valid = rr[(rr > 300) & (rr < 1300)]
-        np.testing.assert_array_equal(result.peaks[k][:peaks.size], peaks)
+        np.testing.assert_array_equal(result.peaks[k][: peaks.size], peaks)
         assert result.n_peaks[k] == peaks.size and result.n_kept[k] == valid.size
         assert result.n_rejected[k] == rr.size - valid.size
         expected = 60000.0 / valid.mean() if valid.size >= 3 else np.nan
@@ -118,7 +118,7 @@ def test_interval_bookkeeping_equals_a_slow_loop(rows):
     n = np.array([len(r) for r in rows])
     peaks = np.full((len(rows), max(1, n.max())), -1)
     for i, r in enumerate(rows):
-        peaks[i, :len(r)] = r
+        peaks[i, : len(r)] = r
     fs = 1000.0
     beats = pr.beats_from_peaks(peaks, n, fs, CFG)
     for i, r in enumerate(rows):
@@ -134,7 +134,7 @@ def test_interval_bookkeeping_equals_a_slow_loop(rows):
 def test_window_ratings_are_label_means():
     labels = np.random.default_rng(0).integers(0, 4, 550)
     got = pr.window_ratings(labels, 50, CFG)
-    expected = [labels[k * 10:k * 10 + 50].mean() for k in range(50)]
+    expected = [labels[k * 10 : k * 10 + 50].mean() for k in range(50)]
     np.testing.assert_allclose(got, expected)
     short = pr.window_ratings(labels[:507], 50, CFG)
     assert np.isnan(short[46:]).all() and np.isfinite(short[:46]).all()
@@ -158,11 +158,20 @@ def test_recording_that_ends_early_marks_missing_windows():
 
 def _windows(subject, condition, pulse, rating, status="ok"):
     n = len(pulse)
-    return {"subject": subject, "video": "vid1" if condition == "ASMR" else "vid5", "trial_index": 0,
-            "condition": condition, "window": np.arange(n), "start_s": np.arange(n, dtype=float),
-            "pulse_rate": np.asarray(pulse, float), "rating": np.asarray(rating, float),
-            "n_peaks": np.full(n, 6), "n_kept": np.full(n, 5), "n_rejected": np.zeros(n, int),
-            "status": np.full(n, status)}
+    return {
+        "subject": subject,
+        "video": "vid1" if condition == "ASMR" else "vid5",
+        "trial_index": 0,
+        "condition": condition,
+        "window": np.arange(n),
+        "start_s": np.arange(n, dtype=float),
+        "pulse_rate": np.asarray(pulse, float),
+        "rating": np.asarray(rating, float),
+        "n_peaks": np.full(n, 6),
+        "n_kept": np.full(n, 5),
+        "n_rejected": np.zeros(n, int),
+        "status": np.full(n, status),
+    }
 
 
 def test_participant_correlations_and_paired_test_against_scipy():

@@ -10,8 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from restasmr_jax.config import SUBJECT_IDS, TrainConfig
-from restasmr_jax.splits import (FoldSplit, SplitError, authors_order, load_splits, make_splits, save_splits,
-                                 trial_indices)
+from restasmr_jax.splits import (
+    FoldSplit,
+    SplitError,
+    authors_order,
+    load_splits,
+    make_splits,
+    save_splits,
+    trial_indices,
+)
 
 # SPEC §6 / the paper: test participants per fold and the authors' validation draws.
 PUBLISHED_TEST = [
@@ -48,14 +55,18 @@ def test_validation_draw_is_reseeded_per_fold(folds):
     random.seed(42)
     once = []
     for f in folds:
-        pool = sorted((str(s) for s in SUBJECT_IDS if s not in f.test_subjects))
+        pool = sorted(str(s) for s in SUBJECT_IDS if s not in f.test_subjects)
         once.append(tuple(int(s) for s in random.sample(pool, 2)))
     assert once[0] == PUBLISHED_VAL[0] and once[1:] != PUBLISHED_VAL[1:]
 
 
 def test_participant_counts_match_the_paper(folds):
     assert [(len(f.train_subjects), len(f.val_subjects), len(f.test_subjects)) for f in folds] == [
-        (24, 2, 8), (24, 2, 8), (24, 2, 8), (22, 2, 10)]
+        (24, 2, 8),
+        (24, 2, 8),
+        (24, 2, 8),
+        (22, 2, 10),
+    ]
 
 
 def test_no_participant_or_video_leaks_between_sets(folds):
@@ -73,8 +84,11 @@ def test_no_participant_or_video_leaks_between_sets(folds):
         # trials that mix a test participant with a training video are used by nobody
         used = set(np.concatenate([train, val, test]).tolist())
         assert len(used) == len(train) + len(val) + len(test)
-        mixed = [r for r in range(tensor.n_trials)
-                 if (tensor.subject[r] in split.test_subjects) != (tensor.video[r] in split.test_videos)]
+        mixed = [
+            r
+            for r in range(tensor.n_trials)
+            if (tensor.subject[r] in split.test_subjects) != (tensor.video[r] in split.test_videos)
+        ]
         assert used.isdisjoint(mixed)
 
 

@@ -4,9 +4,9 @@ import jax
 import numpy as np
 import pytest
 import scipy.stats
+from test_metrics import assert_metrics_equal, masked_rows, sklearn_metrics
 
 from restasmr_jax import metrics, stats
-from test_metrics import assert_metrics_equal, masked_rows, sklearn_metrics
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +22,9 @@ def small_set():
     mask = (np.arange(n_time)[None, :] < lengths[:, None]).astype(int)
     probs = rng.choice(np.linspace(0, 1, 6).astype(np.float32), truths.shape)
     problem = metrics.scoring_problem(truths, preds, mask, is_nature, probs)
-    return dict(truths=truths, preds=preds, mask=mask, probs=probs, is_nature=is_nature, subject=subject,
-                problem=problem)
+    return dict(
+        truths=truths, preds=preds, mask=mask, probs=probs, is_nature=is_nature, subject=subject, problem=problem
+    )
 
 
 def test_bootstrap_and_permutation_equal_reference_loop(small_set):
@@ -36,8 +37,7 @@ def test_bootstrap_and_permutation_equal_reference_loop(small_set):
         # Bootstrap: the trials of the drawn participants, pooled with duplicates.
         rows = np.concatenate([np.flatnonzero(s["subject"] == ids[u]) for u in units[i]])
         y, p, sc = masked_rows(s["truths"][rows], s["preds"][rows], s["mask"][rows], s["probs"][rows])
-        assert_metrics_equal({k: v[i] for k, v in boot.items()},
-                             sklearn_metrics(y, p, s["is_nature"][rows] == 1, sc))
+        assert_metrics_equal({k: v[i] for k, v in boot.items()}, sklearn_metrics(y, p, s["is_nature"][rows] == 1, sc))
         # Permutation: slot j scored against truth row src[j]; within-ASMR metrics from the
         # within-condition draw.
         reference = {}
@@ -81,8 +81,14 @@ def test_permutation_p_matches_scipy_exact_test():
         fn, tn = np.sum((y == 1) & (p == 0)), np.sum((y == 0) & (p == 0))
         return (2 * tp / (2 * tp + fp + fn) + 2 * tn / (2 * tn + fn + fp)) / 2
 
-    exact = scipy.stats.permutation_test((np.arange(7),), statistic, permutation_type="pairings",
-                                         vectorized=False, n_resamples=np.inf, alternative="greater")
+    exact = scipy.stats.permutation_test(
+        (np.arange(7),),
+        statistic,
+        permutation_type="pairings",
+        vectorized=False,
+        n_resamples=np.inf,
+        alternative="greater",
+    )
     assert exact.statistic == pytest.approx(observed)
     tolerance = 4 * np.sqrt(exact.pvalue * (1 - exact.pvalue) / 4000)
     assert abs(ours["p_value"] - exact.pvalue) <= tolerance

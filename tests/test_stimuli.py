@@ -4,13 +4,19 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from avi_clips import frame_index_of, stereo_audio, write_clip
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from avi_clips import frame_index_of, stereo_audio, write_clip
 from restasmr_jax.io.stimuli import (
-    StimulusError, StimulusWindow, frame_indices, probe_stimulus, read_audio, read_window_frames,
-    stimulus_paths, window_audio,
+    StimulusError,
+    StimulusWindow,
+    frame_indices,
+    probe_stimulus,
+    read_audio,
+    read_window_frames,
+    stimulus_paths,
+    window_audio,
 )
 
 NTSC = Fraction(30000, 1001)

@@ -26,8 +26,11 @@ def _config_of(archive) -> SynthConfig:
 
 
 def _digests(root) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +45,8 @@ def _event_rows(path) -> tuple[list[list[str]], list[list[str]], bytes]:
     lines = raw.decode("ascii").replace("\r\n", "\n").split("\n")
     head = next(i for i, line in enumerate(lines) if line.startswith("Subject\t"))
     second = next(i for i, line in enumerate(lines) if line.startswith("Event Type\t"))
-    events = [line.split("\t") for line in lines[head + 1:second] if line]
-    summary = [line.split("\t") for line in lines[second + 1:] if line]
+    events = [line.split("\t") for line in lines[head + 1 : second] if line]
+    summary = [line.split("\t") for line in lines[second + 1 :] if line]
     return events, summary, raw
 
 
@@ -174,9 +177,14 @@ def _parse_ppg(path, japanese: bool, count_row: bool):
     raw = path.read_bytes()
     head = raw[:400].decode("shift_jis" if japanese else "ascii").split("\n")
     skip = 9 if count_row else 8
-    body = pl.read_csv(io.BytesIO(raw), separator="\t", has_header=False, skip_rows=skip,
-                       new_columns=["min", "ch1", "ch2", "end"],
-                       schema_overrides={"min": pl.Float64, "ch1": pl.Float64, "ch2": pl.Float64, "end": pl.Utf8})
+    body = pl.read_csv(
+        io.BytesIO(raw),
+        separator="\t",
+        has_header=False,
+        skip_rows=skip,
+        new_columns=["min", "ch1", "ch2", "end"],
+        schema_overrides={"min": pl.Float64, "ch1": pl.Float64, "ch2": pl.Float64, "end": pl.Utf8},
+    )
     return head, body, raw
 
 
@@ -269,8 +277,11 @@ def test_readers_parse_the_archive_without_warnings(tiny_archive, sims, tmp_path
             assert parsed.report["line_endings"] == ("CRLF" if sim.crlf_log else "LF")
             assert parsed.report["ignored_responses"]["non-numeric code"]["count"] == 0
             assert parsed.report["responses_out_of_range"] == 0
-            assert parsed.report["events"] == {"Pulse": sim.pulse_ticks.shape[0], "Response": sim.press_ticks.shape[0],
-                                               "Video": 8}
+            assert parsed.report["events"] == {
+                "Pulse": sim.pulse_ticks.shape[0],
+                "Response": sim.press_ticks.shape[0],
+                "Video": 8,
+            }
             if subject in (1, 3):  # one file of each label language
                 rec = read_biopac(tiny_archive.ppg_file(subject), cache_dir=tmp_path)
                 assert rec.interval_ms == 0.5 and rec.units == ["mV", "mV"]

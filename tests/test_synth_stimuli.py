@@ -16,8 +16,12 @@ CFG = SynthConfig(seed=7)
 def _decode(path):
     with av.open(str(path)) as container:
         video, audio = container.streams.video[0], container.streams.audio[0]
-        info = {"size": (video.codec_context.width, video.codec_context.height), "fps": video.average_rate,
-                "channels": audio.codec_context.channels, "rate": audio.codec_context.sample_rate}
+        info = {
+            "size": (video.codec_context.width, video.codec_context.height),
+            "fps": video.average_rate,
+            "channels": audio.codec_context.channels,
+            "rate": audio.codec_context.sample_rate,
+        }
         gray = np.stack([f.to_ndarray(format="gray") for f in container.decode(video=0)]).astype(np.float32)
     with av.open(str(path)) as container:
         sound = np.concatenate([f.to_ndarray() for f in container.decode(audio=0)], axis=1).astype(np.float32)
@@ -60,15 +64,16 @@ def test_clip_decodes_with_picture_and_stereo_sound(tiny_archive, name):
     rate = cfg.audio_rate_hz
     level = np.abs(sound).mean(axis=0)
     onsets = np.rint(script.times_s * rate).astype(np.int64)
-    near = np.mean([level[i:i + rate // 20].mean() for i in onsets])
+    near = np.mean([level[i : i + rate // 20].mean() for i in onsets])
     quiet = np.ones(level.shape[0], bool)
     for start, dur in zip(onsets, np.rint((script.durations_s * 5 + 1.0) * rate).astype(np.int64)):
-        quiet[max(0, start - rate):start + dur] = False
+        quiet[max(0, start - rate) : start + dur] = False
     assert quiet.sum() > rate  # the script leaves silence to compare with
     assert near > 5 * level[quiet].mean()
     # Picture: frames while a movement is on screen differ more from their predecessor than still ones.
     motion = np.abs(np.diff(gray, axis=0)).mean(axis=(1, 2))  # [frame - 1]
     frame_t = np.arange(1, gray.shape[0]) / cfg.video_fps
-    moving = np.any((frame_t[:, None] >= script.times_s) & (frame_t[:, None] < script.times_s + script.durations_s + 0.2),
-                    axis=1)
+    moving = np.any(
+        (frame_t[:, None] >= script.times_s) & (frame_t[:, None] < script.times_s + script.durations_s + 0.2), axis=1
+    )
     assert motion[moving].mean() > 3 * motion[~moving].mean()

@@ -12,19 +12,26 @@ from restasmr_jax.config import StatsConfig
 from restasmr_jax.predictions import Predictions
 
 ARTIFACT = paper_artifact.default_artifact_path()
-needs_artifact = pytest.mark.skipif(not ARTIFACT.is_file(), reason=f"authors' artifact not at {ARTIFACT} "
-                                    "(CI puts it in ../shared/artifacts/)")
+needs_artifact = pytest.mark.skipif(
+    not ARTIFACT.is_file(), reason=f"authors' artifact not at {ARTIFACT} (CI puts it in ../shared/artifacts/)"
+)
 
 
 @needs_artifact
 def test_reproduce_paper_gives_table1_exactly(tmp_path, capsys):
-    out = reproduce_paper.main(["--artifact", str(ARTIFACT), "--out", str(tmp_path), "--n-bootstrap", "50",
-                                "--n-permutation", "50"])
+    out = reproduce_paper.main(
+        ["--artifact", str(ARTIFACT), "--out", str(tmp_path), "--n-bootstrap", "50", "--n-permutation", "50"]
+    )
     table = json.loads((out / "table1.json").read_text())
     frame = table["model"]["frame_level"]["metrics"]
     # The paper's Table 1 (percent, fold mean ± population SD).
-    expected = {"accuracy": (75.51, 5.63), "macro_f1": (71.86, 8.86), "macro_precision": (73.09, 8.42),
-                "macro_recall": (81.45, 6.34), "nature_specificity": (100.0, 0.0)}
+    expected = {
+        "accuracy": (75.51, 5.63),
+        "macro_f1": (71.86, 8.86),
+        "macro_precision": (73.09, 8.42),
+        "macro_recall": (81.45, 6.34),
+        "nature_specificity": (100.0, 0.0),
+    }
     for name, (mean, sd) in expected.items():
         assert (round(100 * frame[name]["mean"], 2), round(100 * frame[name]["sd"], 2)) == (mean, sd), name
     assert [round(v, 4) for v in frame["macro_f1"]["per_fold"]] == [0.7398, 0.7074, 0.8377, 0.5896]
@@ -49,28 +56,39 @@ def _model(seed, noise):
     rng = np.random.default_rng(seed)
     n, t = 8, 30
     truths = np.zeros((n, t), np.int32)
-    truths[::2] = (rng.random((n // 2, t)) < 0.4)
+    truths[::2] = rng.random((n // 2, t)) < 0.4
     flip = rng.random((n, t)) < noise
     preds = np.where(flip, 1 - truths, truths).astype(np.int32)
-    return Predictions(truths=truths, preds=preds, probs=preds.astype(np.float32), raw_truths=truths,
-                       mask=np.ones((n, t), bool), is_nature=np.tile([False, True], n // 2),
-                       subject=np.repeat(np.arange(n // 2), 2).astype(np.int32),
-                       video=np.tile(["vid1", "vid5"], n // 2), fold=np.repeat([0, 1, 2, 3], 2).astype(np.int32))
+    return Predictions(
+        truths=truths,
+        preds=preds,
+        probs=preds.astype(np.float32),
+        raw_truths=truths,
+        mask=np.ones((n, t), bool),
+        is_nature=np.tile([False, True], n // 2),
+        subject=np.repeat(np.arange(n // 2), 2).astype(np.int32),
+        video=np.tile(["vid1", "vid5"], n // 2),
+        fold=np.repeat([0, 1, 2, 3], 2).astype(np.int32),
+    )
 
 
 def test_table2_compares_every_model_to_the_reference():
     models = {"fusion": _model(0, 0.1), "video": _model(0, 0.3), "audio": _model(0, 0.2)}
     cfg = StatsConfig(n_compare_bootstrap=500)
     table = tables.table2(models, cfg)
-    per_fold = {name: [f1_score(p.truths[p.fold == f].ravel(), p.preds[p.fold == f].ravel(), average="macro")
-                       for f in range(4)] for name, p in models.items()}
+    per_fold = {
+        name: [f1_score(p.truths[p.fold == f].ravel(), p.preds[p.fold == f].ravel(), average="macro") for f in range(4)]
+        for name, p in models.items()
+    }
     for name in ("video", "audio"):
         assert table["models"][name]["metrics"]["macro_f1"]["per_fold"] == pytest.approx(per_fold[name])
         direct = stats.paired_bootstrap(per_fold["fusion"], per_fold[name], n_resamples=500, seed=cfg.seed)
         assert table["comparisons"][name]["p_value"] == pytest.approx(direct["p_value"])
     prior = models["fusion"].condition_prior()
-    prior_f1 = [f1_score(prior.truths[prior.fold == f].ravel(), prior.preds[prior.fold == f].ravel(),
-                         average="macro") for f in range(4)]
+    prior_f1 = [
+        f1_score(prior.truths[prior.fold == f].ravel(), prior.preds[prior.fold == f].ravel(), average="macro")
+        for f in range(4)
+    ]
     assert table["models"]["condition prior"]["metrics"]["macro_f1"]["per_fold"] == pytest.approx(prior_f1)
     assert set(table["comparisons"]) == {"video", "audio", "condition prior"}
     markdown = tables.render_table2(table)

@@ -55,8 +55,7 @@ def test_vmapped_step_equals_separate_single_fold_steps(setup):
     program, keys, data = setup["program"], setup["keys"], setup["data"]
     batch = jax.tree.map(lambda x: jnp.asarray(x[:, 1]), setup["batches"])
     state = fresh_state(setup)
-    separate = [setup["single"](replica(state, r), replica(batch, r), step_key(keys[r], 3, 1), data)
-                for r in range(4)]
+    separate = [setup["single"](replica(state, r), replica(batch, r), step_key(keys[r], 3, 1), data) for r in range(4)]
     stepped, metrics = program.step(state, batch, keys, 3, 1, data)  # donates `state`
     for r, (state_r, metrics_r) in enumerate(separate):
         for a, b in zip(jax.tree.leaves(replica(stepped, r)), jax.tree.leaves(state_r)):
@@ -71,8 +70,9 @@ def test_fold_loss_has_no_gradient_wrt_other_folds(setup):
 
     def fold_loss(p, b):
         inputs, y = train._inputs(setup["data"], b), setup["data"].y[b.rows]
-        total, norm = train.weighted_ce_sums(model.apply({"params": p}, inputs), y,
-                                            train.frame_weights(b, y, inputs.mask))
+        total, norm = train.weighted_ce_sums(
+            model.apply({"params": p}, inputs), y, train.frame_weights(b, y, inputs.mask)
+        )
         return total / norm
 
     losses = jax.vmap(fold_loss)
@@ -88,9 +88,13 @@ def _one_fold_batch(setup, rows, weight):
     plan, fold = setup["plan"], 0
     stim_rows, lookup = train.fold_stimuli(plan, plan.train_rows)
     rows = np.asarray(rows, np.int32)
-    return train.Batch(rows=jnp.asarray(rows), weight=jnp.asarray(weight, jnp.float32),
-                       stim_pos=jnp.asarray(lookup[fold][plan.stim_index[rows]]),
-                       stim_rows=jnp.asarray(stim_rows[fold]), class_weight=jnp.asarray(plan.class_weight[fold]))
+    return train.Batch(
+        rows=jnp.asarray(rows),
+        weight=jnp.asarray(weight, jnp.float32),
+        stim_pos=jnp.asarray(lookup[fold][plan.stim_index[rows]]),
+        stim_rows=jnp.asarray(stim_rows[fold]),
+        class_weight=jnp.asarray(plan.class_weight[fold]),
+    )
 
 
 def test_step_moves_params_and_padding_trials_change_nothing(setup):
@@ -101,8 +105,9 @@ def test_step_moves_params_and_padding_trials_change_nothing(setup):
     real = [train_rows[3], train_rows[7]]
     a, metrics_a = single(state, _one_fold_batch(setup, real + [train_rows[0], train_rows[1]], [1, 1, 0, 0]), key, data)
     b, metrics_b = single(state, _one_fold_batch(setup, real + [other[0], other[1]], [1, 1, 0, 0]), key, data)
-    assert any(np.any(np.asarray(x) != np.asarray(y)) for x, y in zip(jax.tree.leaves(a.params),
-                                                                       jax.tree.leaves(state.params)))
+    assert any(
+        np.any(np.asarray(x) != np.asarray(y)) for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(state.params))
+    )
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         np.testing.assert_array_equal(x, y)
     assert metrics_a["loss_sum"] == metrics_b["loss_sum"] and metrics_a["weight_sum"] == metrics_b["weight_sum"]
@@ -151,8 +156,9 @@ def test_macro_f1_matches_sklearn():
     rng = np.random.default_rng(0)
     for truth_p, pred_p in [(0.3, 0.5), (0.0, 0.2), (0.0, 0.0), (1.0, 0.9)]:
         truth, pred = rng.random(200) < truth_p, rng.random(200) < pred_p
-        confusion = np.array([[np.sum(~truth & ~pred), np.sum(~truth & pred)],
-                              [np.sum(truth & ~pred), np.sum(truth & pred)]])
+        confusion = np.array(
+            [[np.sum(~truth & ~pred), np.sum(~truth & pred)], [np.sum(truth & ~pred), np.sum(truth & pred)]]
+        )
         expected = f1_score(truth, pred, average="macro", zero_division=0)
         assert train.macro_f1(confusion) == pytest.approx(expected)
 
@@ -190,8 +196,9 @@ def test_best_params_are_a_real_copy_of_the_best_epoch(fitted, tensor, splits):
     assert np.any(epochs < CFG.epochs - 1), "every fold peaked at the last epoch; the test would be vacuous"
     fold = int(np.argmin(epochs))
     short = train.fit(tensor, splits, dataclasses.replace(CFG, epochs=int(epochs[fold]) + 1), progress=False)
-    for best, last_short, last in zip(jax.tree.leaves(fitted.best_params), jax.tree.leaves(short.last_params),
-                                      jax.tree.leaves(fitted.last_params)):
+    for best, last_short, last in zip(
+        jax.tree.leaves(fitted.best_params), jax.tree.leaves(short.last_params), jax.tree.leaves(fitted.last_params)
+    ):
         np.testing.assert_array_equal(best[0, fold], last_short[0, fold])
         assert not np.array_equal(best[0, fold], last[0, fold])
     assert fitted.params is fitted.best_params
@@ -222,7 +229,8 @@ def test_predict_uses_each_trials_test_fold(fitted, tensor, splits):
         np.testing.assert_array_equal(pred.subject[part], tensor.subject[rows])
         np.testing.assert_array_equal(pred.mask[part], tensor.mask[rows])
         np.testing.assert_array_equal(pred.truths[part], tensor.y[rows])
-        expected = apply(jax.tree.map(lambda x: x[0, split.fold], fitted.best_params), jnp.asarray(dense[rows]))
+        fold_params = jax.tree.map(lambda x, f=split.fold: x[0, f], fitted.best_params)
+        expected = apply(fold_params, jnp.asarray(dense[rows]))
         np.testing.assert_allclose(pred.probs[part], expected, atol=1e-5)
         np.testing.assert_array_equal(pred.preds[part], (pred.probs[part] > 0.5).astype(int))
     assert start == pred.n_trials
@@ -240,7 +248,8 @@ tensor = make_tensor(n_subjects=8, n_time=16)
 cfg = dataclasses.replace(TINY_TRAIN, epochs=2)
 fit = train.fit(tensor, make_splits(tensor.subject, cfg), cfg, progress=False)
 assert train.placement(4).replica is not None
-print(json.dumps({{"loss": fit.history["train_loss"], "w": np.asarray(fit.last_params["w_ih_1"]).ravel()[:50].tolist()}}))
+w = np.asarray(fit.last_params["w_ih_1"]).ravel()[:50].tolist()
+print(json.dumps({{"loss": fit.history["train_loss"], "w": w}}))
 """
 
 
@@ -254,11 +263,11 @@ def test_sharding_folds_over_two_cpu_devices_gives_the_same_training(tensor, spl
 
     tests = str(Path(__file__).parent)
     env = dict(os.environ, JAX_PLATFORMS="cpu")
-    out = subprocess.run([sys.executable, "-c", SHARDED_SCRIPT.format(tests=tests)], capture_output=True, text=True,
-                         env=env, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", SHARDED_SCRIPT.format(tests=tests)], capture_output=True, text=True, env=env, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     sharded = json.loads(out.stdout.strip().splitlines()[-1])
     local = train.fit(tensor, splits, dataclasses.replace(CFG, epochs=2), progress=False)
     np.testing.assert_allclose(sharded["loss"], local.history["train_loss"], rtol=1e-5)
-    np.testing.assert_allclose(sharded["w"], np.asarray(local.last_params["w_ih_1"]).ravel()[:50], rtol=1e-4,
-                               atol=1e-6)
+    np.testing.assert_allclose(sharded["w"], np.asarray(local.last_params["w_ih_1"]).ravel()[:50], rtol=1e-4, atol=1e-6)

@@ -7,14 +7,17 @@ import pytest
 from restasmr_jax.config import StatsConfig
 from restasmr_jax.validation import agreement
 
-SERIES = np.array([
-    [0, 0, 1, 2, 2, 1, 0, 0],
-    [0, 1, 1, 2, 3, 1, 1, 0],
-    [0, 0, 0, 1, 2, 2, 0, 0],
-    [1, 1, 1, 1, 1, 1, 1, 1],  # constant: no r of its own
-    [0, 0, 0, 0, 0, 0, 0, 0],  # never responded: no r, but still part of the others' mean
-    [3, 2, 1, 0, 0, 1, 2, 3],
-], dtype=float)
+SERIES = np.array(
+    [
+        [0, 0, 1, 2, 2, 1, 0, 0],
+        [0, 1, 1, 2, 3, 1, 1, 0],
+        [0, 0, 0, 1, 2, 2, 0, 0],
+        [1, 1, 1, 1, 1, 1, 1, 1],  # constant: no r of its own
+        [0, 0, 0, 0, 0, 0, 0, 0],  # never responded: no r, but still part of the others' mean
+        [3, 2, 1, 0, 0, 1, 2, 3],
+    ],
+    dtype=float,
+)
 
 
 def numpy_bootstrap(values, seed, n_resamples):
@@ -62,8 +65,14 @@ def test_video_with_nobody_responding_reports_no_agreement():
 
 
 def test_significance_stars():
-    assert [agreement.significance_stars(p) for p in (0.0, 0.0009, 0.005, 0.03, 0.2, None)] == \
-        ["***", "***", "**", "*", "ns", "n/a"]
+    assert [agreement.significance_stars(p) for p in (0.0, 0.0009, 0.005, 0.03, 0.2, None)] == [
+        "***",
+        "***",
+        "**",
+        "*",
+        "ns",
+        "n/a",
+    ]
 
 
 def test_isa_from_labels_truncates_to_the_shortest_trial():
@@ -71,9 +80,19 @@ def test_isa_from_labels_truncates_to_the_shortest_trial():
     for i, subject in enumerate((1, 3, 4)):
         n = 507 if subject == 4 else 550
         intensity = ((np.arange(n) // 50 + i) % 4).astype(np.int8)
-        rows.append(pl.DataFrame({"subject": [subject] * n, "trial_index": [0] * n, "video": ["vid2"] * n,
-                                  "stimulus": ["ASMR2.avi"] * n, "condition": ["ASMR"] * n,
-                                  "t": np.arange(n) / 10, "intensity": intensity}))
+        rows.append(
+            pl.DataFrame(
+                {
+                    "subject": [subject] * n,
+                    "trial_index": [0] * n,
+                    "video": ["vid2"] * n,
+                    "stimulus": ["ASMR2.avi"] * n,
+                    "condition": ["ASMR"] * n,
+                    "t": np.arange(n) / 10,
+                    "intensity": intensity,
+                }
+            )
+        )
     labels = pl.concat(rows)
     out = agreement.inter_subject_agreement(labels, numpy_bootstrap, StatsConfig(n_isa_bootstrap=500))
     assert list(out) == ["vid2"] and out["vid2"]["n_frames"] == 507

@@ -23,8 +23,9 @@ def report(tiny_archive, tmp_path_factory):
 @pytest.fixture(scope="module")
 def truth(report):
     archive, _, _ = report
-    cfg = SynthConfig(**{k: v for k, v in archive.synth.items() if k in SynthConfig.__dataclass_fields__
-                         and k != "video_size"})
+    cfg = SynthConfig(
+        **{k: v for k, v in archive.synth.items() if k in SynthConfig.__dataclass_fields__ and k != "video_size"}
+    )
     return {s: simulate_subject(cfg, s) for s in (1, 3, 4, 5)}
 
 
@@ -50,8 +51,9 @@ def test_integrity_loses_exactly_the_inserted_artifact_samples(report, truth):
 def test_responders_match_the_reported_episodes(report, truth):
     _, _, data = report
     for condition in ("ASMR", "Nature"):
-        expected = sorted(s for s, sim in truth.items()
-                          if not any(condition_of(ep.video) == condition for ep in sim.episodes))
+        expected = sorted(
+            s for s, sim in truth.items() if not any(condition_of(ep.video) == condition for ep in sim.episodes)
+        )
         assert data["behaviour"]["participants"][condition]["non_responders"] == expected
     assert set(data["agreement"]) == {f"vid{i}" for i in range(1, 9)}
 

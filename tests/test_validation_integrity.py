@@ -27,7 +27,7 @@ def test_inserted_flatline_disconnect_and_clipping_are_found_exactly():
     x[20_000:20_300] = 0.0  # disconnect: jumps to 0 mV
     rail = 8.0
     ramp = np.linspace(0, 1, 101)[1:-1]
-    x[30_000 - 99:30_000] += ramp * (rail - x[30_000 - 99:30_000])  # drives smoothly into the rail
+    x[30_000 - 99 : 30_000] += ramp * (rail - x[30_000 - 99 : 30_000])  # drives smoothly into the rail
     x[30_000:30_250] = rail
     loss = integrity.find_signal_loss(x, FS)
     assert loss.runs.tolist() == [[10_000, 10_600], [20_000, 20_300], [30_000, 30_250]]
@@ -47,7 +47,7 @@ def test_a_clean_coarsely_printed_recording_loses_nothing():
 
 def test_runs_shorter_than_the_minimum_are_natural_plateaus():
     x = raw_ppg()
-    x[5_000:5_000 + 60] = x[4_999]  # 30 ms: shorter than 0.05 s
+    x[5_000 : 5_000 + 60] = x[4_999]  # 30 ms: shorter than 0.05 s
     assert not integrity.find_signal_loss(x, FS).lost.any()
     longer = integrity.find_signal_loss(x, FS, ValidationConfig(integrity_min_run_seconds=0.02))
     assert longer.runs.tolist() == [[5_000, 5_060]]

@@ -35,10 +35,10 @@ def rating_of(subject: int, video: str, n: int) -> np.ndarray:
     shift = {1: 0, 3: 20, 5: 40, 6: 10}[subject]
     if condition_of(video) == "ASMR":
         for start in (40, 200, 380):
-            out[start + shift:start + shift + 90] = 1 + (start // 200)
+            out[start + shift : start + shift + 90] = 1 + (start // 200)
     else:
         out[30:] = 1
-        out[150 + shift:300 + shift] = 2
+        out[150 + shift : 300 + shift] = 2
     return out
 
 
@@ -50,16 +50,45 @@ def fake_dataset(subjects=(1, 3, 4, 5, 6)):
             seconds = 55.7 if index == 0 else 60.0
             n = 507 if index == 0 else 550
             on, end = round(onset * 10_000), round((onset + seconds) * 10_000)
-            timeline.append({"subject": subject, "video": video, "trial_index": index, "condition": condition_of(video),
-                             "stimulus": STIMULUS_FILES[video], "onset_ticks": on, "end_ticks": end,
-                             "onset_s": on / 1e4, "end_s": end / 1e4, "n_frames": n})
-            labels.append(pl.DataFrame({
-                "subject": np.full(n, subject, np.int32), "trial_index": np.full(n, index, np.int32),
-                "video": [video] * n, "stimulus": [STIMULUS_FILES[video]] * n, "condition": [condition_of(video)] * n,
-                "t": np.arange(n) / 10, "intensity": rating_of(subject, video, n)}))
-    schema = {"subject": pl.Int32, "video": pl.Utf8, "trial_index": pl.Int32, "condition": pl.Utf8,
-              "stimulus": pl.Utf8, "onset_ticks": pl.Int64, "end_ticks": pl.Int64, "onset_s": pl.Float64,
-              "end_s": pl.Float64, "n_frames": pl.Int32}
+            timeline.append(
+                {
+                    "subject": subject,
+                    "video": video,
+                    "trial_index": index,
+                    "condition": condition_of(video),
+                    "stimulus": STIMULUS_FILES[video],
+                    "onset_ticks": on,
+                    "end_ticks": end,
+                    "onset_s": on / 1e4,
+                    "end_s": end / 1e4,
+                    "n_frames": n,
+                }
+            )
+            labels.append(
+                pl.DataFrame(
+                    {
+                        "subject": np.full(n, subject, np.int32),
+                        "trial_index": np.full(n, index, np.int32),
+                        "video": [video] * n,
+                        "stimulus": [STIMULUS_FILES[video]] * n,
+                        "condition": [condition_of(video)] * n,
+                        "t": np.arange(n) / 10,
+                        "intensity": rating_of(subject, video, n),
+                    }
+                )
+            )
+    schema = {
+        "subject": pl.Int32,
+        "video": pl.Utf8,
+        "trial_index": pl.Int32,
+        "condition": pl.Utf8,
+        "stimulus": pl.Utf8,
+        "onset_ticks": pl.Int64,
+        "end_ticks": pl.Int64,
+        "onset_s": pl.Float64,
+        "end_s": pl.Float64,
+        "n_frames": pl.Int32,
+    }
     return pl.concat(labels), pl.DataFrame(timeline, schema=schema)
 
 
@@ -80,8 +109,9 @@ def fake_recording(subject, labels, timeline, flat_nature=False, seed=0):
     raw = 2.5 + synth_ppg(beats, FS, n) + rng.normal(0, 0.003, n)
     if flat_nature:  # a sensor off the finger during every nature video: nothing to detect
         for trial in timeline.filter((pl.col("subject") == subject) & (pl.col("condition") == "Nature")).iter_rows(
-                named=True):
-            raw[round(trial["onset_s"] * FS):round(trial["end_s"] * FS)] = raw[round(trial["onset_s"] * FS) - 1]
+            named=True
+        ):
+            raw[round(trial["onset_s"] * FS) : round(trial["end_s"] * FS)] = raw[round(trial["onset_s"] * FS) - 1]
     sos = scipy.signal.butter(2, [0.5, 35.0], btype="bandpass", fs=FS, output="sos")
     return Recording(np.stack([raw, scipy.signal.sosfiltfilt(sos, raw)], axis=-1), 1000.0 / FS)
 
@@ -95,8 +125,14 @@ def numpy_bootstrap(values, seed, n_resamples):
 def validated():
     labels, timeline = fake_dataset()
     recordings = {s: fake_recording(s, labels, timeline, flat_nature=(s == 5)) for s in (1, 3, 4, 5)}
-    result = analysis.validate(labels, timeline, recordings.get, stats_cfg=StatsConfig(n_isa_bootstrap=500),
-                               bootstrap_means=numpy_bootstrap, progress=False)
+    result = analysis.validate(
+        labels,
+        timeline,
+        recordings.get,
+        stats_cfg=StatsConfig(n_isa_bootstrap=500),
+        bootstrap_means=numpy_bootstrap,
+        progress=False,
+    )
     return labels, timeline, result
 
 
@@ -161,9 +197,17 @@ def test_tinglegram_falls_back_and_says_so(validated, tmp_path):
     raw = np.zeros((2, 550), np.int32)
     raw[0, 100:200] = 2
     probs = np.where(raw > 0, 0.9, 0.1).astype(np.float32)
-    pred = Predictions(np.where(raw > 0, 1, 0), (probs > 0.5).astype(np.int32), probs, raw, np.ones((2, 550), bool),
-                       np.array([False, True]), np.array([8, 8], np.int32), np.array(["vid2", "vid6"]),
-                       np.zeros(2, np.int32))
+    pred = Predictions(
+        np.where(raw > 0, 1, 0),
+        (probs > 0.5).astype(np.int32),
+        probs,
+        raw,
+        np.ones((2, 550), bool),
+        np.array([False, True]),
+        np.array([8, 8], np.int32),
+        np.array(["vid2", "vid6"]),
+        np.zeros(2, np.int32),
+    )
     markdown = report.write_report(result, tmp_path, source="synthetic", predictions=pred)
     assert (tmp_path / "figures" / "fig6_tinglegram.png").stat().st_size > 10_000
     assert "Fig. 6: participant 27 has no ASMR and Nature test trial" in markdown and "drew participant 8" in markdown

@@ -21,11 +21,19 @@ def labels_frame(trials=TRIALS) -> pl.DataFrame:
             intensity = np.zeros(n, np.int8)
             for a, b, level in spans:
                 intensity[a:b] = level
-            rows.append(pl.DataFrame({
-                "subject": np.full(n, subject, np.int32), "trial_index": np.full(n, index, np.int32),
-                "video": [video] * n, "stimulus": ["x.avi"] * n,
-                "condition": ["ASMR" if video in ("vid1", "vid2") else "Nature"] * n,
-                "t": np.arange(n) / 10, "intensity": intensity}))
+            rows.append(
+                pl.DataFrame(
+                    {
+                        "subject": np.full(n, subject, np.int32),
+                        "trial_index": np.full(n, index, np.int32),
+                        "video": [video] * n,
+                        "stimulus": ["x.avi"] * n,
+                        "condition": ["ASMR" if video in ("vid1", "vid2") else "Nature"] * n,
+                        "t": np.arange(n) / 10,
+                        "intensity": intensity,
+                    }
+                )
+            )
     return pl.concat(rows)
 
 

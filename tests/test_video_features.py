@@ -11,8 +11,14 @@ import torch
 from torchvision.models import resnet18
 
 from restasmr_jax.features.video import (
-    WEIGHTS_FILENAME, WEIGHTS_URL, VideoEncoder, WeightsError, build_resnet18, hub_weights_path,
-    resolve_weights_spec, weights_provenance,
+    WEIGHTS_FILENAME,
+    WEIGHTS_URL,
+    VideoEncoder,
+    WeightsError,
+    build_resnet18,
+    hub_weights_path,
+    resolve_weights_spec,
+    weights_provenance,
 )
 
 # tiny inputs keep the network fast (the pipeline uses 256/224); one thread avoids oversubscribing the shared CPU
@@ -88,8 +94,18 @@ def test_network_is_resnet18_without_fc(frames):
     reference.eval()
     x = torch.randn(2, 3, 32, 32)
     with torch.inference_mode():
-        pooled = torch.flatten(reference.avgpool(reference.layer4(reference.layer3(reference.layer2(reference.layer1(
-            reference.maxpool(reference.relu(reference.bn1(reference.conv1(x))))))))), 1)
+        pooled = torch.flatten(
+            reference.avgpool(
+                reference.layer4(
+                    reference.layer3(
+                        reference.layer2(
+                            reference.layer1(reference.maxpool(reference.relu(reference.bn1(reference.conv1(x)))))
+                        )
+                    )
+                )
+            ),
+            1,
+        )
         np.testing.assert_allclose(model(x).numpy(), pooled.numpy(), rtol=1e-5, atol=1e-5)
 
 

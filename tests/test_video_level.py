@@ -32,9 +32,17 @@ def _small_predictions():
     truths = (rng.random((n, t)) < rng.random((n, 1))).astype(np.int32) * ~is_nature[:, None]
     preds = (rng.random((n, t)) < rng.random((n, 1))).astype(np.int32)
     probs = rng.random((n, t)).astype(np.float32)
-    return Predictions(truths=truths, preds=preds, probs=probs, raw_truths=truths, mask=np.ones((n, t), bool),
-                       is_nature=is_nature, subject=np.repeat(np.arange(n // 2), 2).astype(np.int32),
-                       video=np.where(is_nature, "vid5", "vid1"), fold=np.repeat([0, 1, 2], 4).astype(np.int32))
+    return Predictions(
+        truths=truths,
+        preds=preds,
+        probs=probs,
+        raw_truths=truths,
+        mask=np.ones((n, t), bool),
+        is_nature=is_nature,
+        subject=np.repeat(np.arange(n // 2), 2).astype(np.int32),
+        video=np.where(is_nature, "vid5", "vid1"),
+        fold=np.repeat([0, 1, 2], 4).astype(np.int32),
+    )
 
 
 def test_video_level_equals_sklearn_on_trial_labels():
@@ -72,5 +80,6 @@ def test_published_predictions_known_answers():
     frame = metrics.frame_metrics(pred.truths, pred.preds, pred.mask, pred.is_nature, pred.probs)
     asmr = ~pred.is_nature
     assert round(frame["asmr_auroc"], 3) == 0.691
-    assert frame["asmr_auroc"] == pytest.approx(roc_auc_score(pred.truths[asmr].ravel(), pred.probs[asmr].ravel()),
-                                                abs=1e-6)
+    assert frame["asmr_auroc"] == pytest.approx(
+        roc_auc_score(pred.truths[asmr].ravel(), pred.probs[asmr].ravel()), abs=1e-6
+    )

@@ -36,10 +36,20 @@ def tiny_tensor(subjects, n_time=40, n_valid_first=20, seed=0) -> TrialTensor:
     ppg = np.where(y == 1, rng.choice([1.0, 1.5, 2.0], y.shape), rng.choice([-2.0, -1.5, -1.0], y.shape))
     ppg = np.where(mask, ppg, PAD_VALUE).astype(np.float32)
     av = rng.normal(size=(8, n_time, 543)).astype(np.float32)
-    return TrialTensor(av=av, ppg=ppg, stim_index=np.array([VIDEO_CODES.index(v) for v in video], np.int32),
-                       y=y, intensity=intensity, mask=mask, subject=subject, video=video,
-                       trial_index=trial_index, condition=condition, n_valid=n_valid,
-                       provenance={"data_source": "synthetic"})
+    return TrialTensor(
+        av=av,
+        ppg=ppg,
+        stim_index=np.array([VIDEO_CODES.index(v) for v in video], np.int32),
+        y=y,
+        intensity=intensity,
+        mask=mask,
+        subject=subject,
+        video=video,
+        trial_index=trial_index,
+        condition=condition,
+        n_valid=n_valid,
+        provenance={"data_source": "synthetic"},
+    )
 
 
 def fake_splits(subjects):
@@ -63,8 +73,9 @@ def test_frame_rows_take_valid_frames_only_with_the_right_columns():
     for features, width in [("video", 512), ("audio", 31), ("ppg", 1)]:
         xf, _, _ = frame_rows(tensor, trials, features)
         assert xf.shape[1] == width
-        np.testing.assert_array_equal(xf, x[:, :width] if features == "video"
-                                      else x[:, 512:543] if features == "audio" else x[:, 543:])
+        np.testing.assert_array_equal(
+            xf, x[:, :width] if features == "video" else x[:, 512:543] if features == "audio" else x[:, 543:]
+        )
     with pytest.raises(ValueError, match="features"):
         feature_columns("eeg")
 
@@ -75,10 +86,16 @@ def test_uses_the_splits_folds_and_excludes_masked_frames():
     result = run_xgb(tensor, splits, FAST, features="ppg", progress=False, nthread=1)
     for split, report in zip(splits, result.folds):
         # independent statement of SPEC §6: pool = neither test subject nor test video
-        pool = [i for i in range(tensor.n_trials)
-                if tensor.subject[i] not in split.test_subjects and tensor.video[i] not in split.test_videos]
-        test = [i for i in range(tensor.n_trials)
-                if tensor.subject[i] in split.test_subjects and tensor.video[i] in split.test_videos]
+        pool = [
+            i
+            for i in range(tensor.n_trials)
+            if tensor.subject[i] not in split.test_subjects and tensor.video[i] not in split.test_videos
+        ]
+        test = [
+            i
+            for i in range(tensor.n_trials)
+            if tensor.subject[i] in split.test_subjects and tensor.video[i] in split.test_videos
+        ]
         assert report.train_trials.tolist() == pool
         # ... which is the BiLSTM's train + inner-validation participants on the training videos
         assert {int(tensor.subject[i]) for i in pool} == set(split.train_subjects) | set(split.val_subjects)
@@ -100,8 +117,11 @@ def test_padding_would_flip_a_prediction_if_it_were_used():
     """Valid test frames at PAD_VALUE with label 1: predicted tingle only if padding stayed out of training."""
     tensor = tiny_tensor(SUBJECTS)
     splits = fake_splits(SUBJECTS)
-    asmr_test = [i for i in range(tensor.n_trials) if tensor.subject[i] in splits[0].test_subjects
-                 and tensor.video[i] == "vid1" and tensor.trial_index[i] != 0]
+    asmr_test = [
+        i
+        for i in range(tensor.n_trials)
+        if tensor.subject[i] in splits[0].test_subjects and tensor.video[i] == "vid1" and tensor.trial_index[i] != 0
+    ]
     assert asmr_test
     ppg, y = tensor.ppg.copy(), tensor.y.copy()
     ppg[asmr_test, :5], y[asmr_test, :5] = PAD_VALUE, 1
@@ -124,9 +144,15 @@ def test_native_booster_matches_the_authors_xgbclassifier():
     train, test = fold_trials(split[0], tensor)
     x_train, y_train, _ = frame_rows(tensor, train, "fusion")
     x_test, _, (trial, time) = frame_rows(tensor, test, "fusion")
-    clf = xgboost.XGBClassifier(n_estimators=FAST.n_estimators, max_depth=6, learning_rate=0.1,
-                                scale_pos_weight=(y_train == 0).sum() / (y_train == 1).sum(),
-                                random_state=42, tree_method="hist", eval_metric="logloss")
+    clf = xgboost.XGBClassifier(
+        n_estimators=FAST.n_estimators,
+        max_depth=6,
+        learning_rate=0.1,
+        scale_pos_weight=(y_train == 0).sum() / (y_train == 1).sum(),
+        random_state=42,
+        tree_method="hist",
+        eval_metric="logloss",
+    )
     clf.fit(x_train, y_train)
     expected = clf.predict_proba(x_test)[:, 1]
     got = ours.predictions.probs[ours.predictions.mask]

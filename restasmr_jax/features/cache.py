@@ -38,8 +38,10 @@ if TYPE_CHECKING:  # torch is imported only when a stimulus has to be computed
 FORMAT_VERSION = 1
 _PACKAGE = Path(__file__).resolve().parent.parent
 # The code that turns a stimulus file into its cached rows: part of the key, so an edit recomputes.
-FEATURE_SOURCES = tuple(_PACKAGE / name for name in (
-    "features/audio.py", "features/video.py", "features/weights.py", "features/cache.py", "io/stimuli.py"))
+FEATURE_SOURCES = tuple(
+    _PACKAGE / name
+    for name in ("features/audio.py", "features/video.py", "features/weights.py", "features/cache.py", "io/stimuli.py")
+)
 
 
 def feature_code_digest() -> str:
@@ -66,26 +68,38 @@ def feature_key(stimulus_sha256: str, weights: dict, feature_cfg: FeatureConfig,
     """Cache key: everything the features depend on (the weights by content, not by path)."""
     cfg = dataclasses.asdict(feature_cfg)
     cfg.pop("video_weights")  # represented by the resolved weights below
-    return storage.sha256_json({
-        "format": FORMAT_VERSION,
-        "code": feature_code_digest(),
-        "stimulus_sha256": stimulus_sha256,
-        "weights": cache_identity(weights),
-        "feature_cfg": cfg,
-        "window": window.describe(),
-        "versions": {name: importlib.metadata.version(name) for name in ("av", "librosa")},
-    })
+    return storage.sha256_json(
+        {
+            "format": FORMAT_VERSION,
+            "code": feature_code_digest(),
+            "stimulus_sha256": stimulus_sha256,
+            "weights": cache_identity(weights),
+            "feature_cfg": cfg,
+            "window": window.describe(),
+            "versions": {name: importlib.metadata.version(name) for name in ("av", "librosa")},
+        }
+    )
 
 
-def extract_stimulus_features(path: Path, window: StimulusWindow, encoder: "VideoEncoder", *,
-                              feature_cfg: FeatureConfig = FeatureConfig(), progress: bool = False) -> StimulusFeatures:
+def extract_stimulus_features(
+    path: Path,
+    window: StimulusWindow,
+    encoder: VideoEncoder,
+    *,
+    feature_cfg: FeatureConfig = FeatureConfig(),
+    progress: bool = False,
+) -> StimulusFeatures:
     """Decode one stimulus and compute its `[time, 512]` video and `[time, 31]` audio features."""
     info = stimuli.probe_stimulus(path)  # fails fast on a missing stream before any decoding
     samples, rate = stimuli.read_audio(path)
     segment = stimuli.window_audio(samples, rate, window, path=path)
     audio = audio_features(segment, rate, n_frames=window.n_frames, rate_hz=window.rate_hz, n_mfcc=feature_cfg.n_mfcc)
-    video = encoder.encode(stimuli.iter_window_frames(path, window), total=window.n_frames, progress=progress,
-                           desc=f"decode+ResNet {path.name}")
+    video = encoder.encode(
+        stimuli.iter_window_frames(path, window),
+        total=window.n_frames,
+        progress=progress,
+        desc=f"decode+ResNet {path.name}",
+    )
     provenance = {
         "stimulus": path.name,
         "fps": str(info.fps),
@@ -124,7 +138,7 @@ def load_stimulus_features(
     channels_last: bool = True,
     num_threads: int | None = None,
     progress: bool = True,
-    encoder_factory: "Callable[[], VideoEncoder] | None" = None,
+    encoder_factory: Callable[[], VideoEncoder] | None = None,
 ) -> dict[str, StimulusFeatures]:
     """video code -> StimulusFeatures for every path, from the cache where possible.
 
@@ -136,7 +150,7 @@ def load_stimulus_features(
     weights = weights_provenance(feature_cfg.video_weights)  # raises before any decoding if unavailable
     folder = Path(cache_dir) / "features"
     known = {Path(p).resolve(): h for p, h in (hashes or {}).items()}
-    encoder: "VideoEncoder | None" = None
+    encoder: VideoEncoder | None = None
     out = {}
     for video, path in tqdm(sorted(paths.items()), desc="stimulus features", unit="stim", disable=not progress):
         path = Path(path)
@@ -151,9 +165,18 @@ def load_stimulus_features(
             if encoder is None:
                 from restasmr_jax.features.video import VideoEncoder
 
-                encoder = (encoder_factory or (lambda: VideoEncoder(
-                    feature_cfg.video_weights, resize=feature_cfg.resize, crop=feature_cfg.crop,
-                    channels_last=channels_last, num_threads=num_threads)))()
+                encoder = (
+                    encoder_factory
+                    or (
+                        lambda: VideoEncoder(
+                            feature_cfg.video_weights,
+                            resize=feature_cfg.resize,
+                            crop=feature_cfg.crop,
+                            channels_last=channels_last,
+                            num_threads=num_threads,
+                        )
+                    )
+                )()
             feats = extract_stimulus_features(path, window, encoder, feature_cfg=feature_cfg, progress=progress)
             feats = StimulusFeatures(feats.video, feats.audio, {**feats.provenance, "sha256": sha, "key": key})
             _save(cache_file, feats)

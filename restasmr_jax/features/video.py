@@ -22,7 +22,12 @@ from torchvision.models import ResNet18_Weights, resnet18
 from tqdm.auto import tqdm
 
 from restasmr_jax.features.weights import (  # noqa: F401  (re-exported: the policy's public names)
-    SYNTHETIC_DEFAULT, WEIGHTS_FILENAME, WEIGHTS_URL, WeightsError, hub_weights_path, resolve_weights_spec,
+    SYNTHETIC_DEFAULT,
+    WEIGHTS_FILENAME,
+    WEIGHTS_URL,
+    WeightsError,
+    hub_weights_path,
+    resolve_weights_spec,
     weights_provenance,
 )
 
@@ -69,8 +74,16 @@ def build_resnet18(spec: str) -> tuple[torch.nn.Module, dict]:
 class VideoEncoder:
     """Batched ResNet-18 inference: RGB frames `[time, height, width, 3]` uint8 -> `[time, 512]` float32."""
 
-    def __init__(self, spec: str, *, resize: int = 256, crop: int = 224, channels_last: bool = True,
-                 batch_size: int = 32, num_threads: int | None = None):
+    def __init__(
+        self,
+        spec: str,
+        *,
+        resize: int = 256,
+        crop: int = 224,
+        channels_last: bool = True,
+        batch_size: int = 32,
+        num_threads: int | None = None,
+    ):
         torch.set_num_threads(num_threads or os.cpu_count() or 1)
         self.model, self.provenance = build_resnet18(spec)
         self.channels_last = channels_last
@@ -88,8 +101,9 @@ class VideoEncoder:
             batch = self.preprocess(images).contiguous(memory_format=self.memory_format)
             return self.model(batch).float().numpy()
 
-    def encode(self, frames: Iterable[np.ndarray], *, total: int | None = None, progress: bool = False,
-               desc: str = "ResNet-18") -> np.ndarray:
+    def encode(
+        self, frames: Iterable[np.ndarray], *, total: int | None = None, progress: bool = False, desc: str = "ResNet-18"
+    ) -> np.ndarray:
         """[time, 512] features of a stream of `[height, width, 3]` frames, decoded lazily batch by batch."""
         out, pending = [], []
         with tqdm(total=total, desc=desc, unit="frame", disable=not progress, leave=False) as bar:

@@ -44,8 +44,11 @@ def resolve_weights_spec(spec: str, archive_source: str) -> str:
     if archive_source not in ("real", "synthetic"):
         raise WeightsError(f"archive source must be 'real' or 'synthetic', got {archive_source!r}")
     resolved = "imagenet" if archive_source == "real" else SYNTHETIC_DEFAULT
-    why = ("real archive: ImageNet ResNet-18" if archive_source == "real"
-           else "SYNTHETIC archive: seeded RANDOM ResNet-18 weights, not ImageNet features")
+    why = (
+        "real archive: ImageNet ResNet-18"
+        if archive_source == "real"
+        else "SYNTHETIC archive: seeded RANDOM ResNet-18 weights, not ImageNet features"
+    )
     print(f"[features] video weights: auto -> {resolved} ({why})", file=sys.stderr, flush=True)
     return resolved
 
@@ -64,11 +67,13 @@ def hub_weights_path() -> Path:
 
 
 def how_to_get(path: Path) -> str:
-    return (f"This machine cannot download it. On a machine with internet access, download {WEIGHTS_URL} "
-            f"(torchvision's ResNet18_Weights.IMAGENET1K_V1, sha256 starting {WEIGHTS_HASH_PREFIX}) "
-            f"and either copy it to {path} (the torch hub cache; set TORCH_HOME to move it) or pass its location "
-            "with --video-weights PATH. For synthetic data or tests use --video-weights random:SEED "
-            "(seeded random weights, recorded as such).")
+    return (
+        f"This machine cannot download it. On a machine with internet access, download {WEIGHTS_URL} "
+        f"(torchvision's ResNet18_Weights.IMAGENET1K_V1, sha256 starting {WEIGHTS_HASH_PREFIX}) "
+        f"and either copy it to {path} (the torch hub cache; set TORCH_HOME to move it) or pass its location "
+        "with --video-weights PATH. For synthetic data or tests use --video-weights random:SEED "
+        "(seeded random weights, recorded as such)."
+    )
 
 
 def seed_of(spec: str) -> int:
@@ -98,16 +103,32 @@ def weights_provenance(spec: str) -> dict:
             raise WeightsError(f"ResNet-18 ImageNet weights not found at {path}. " + how_to_get(path))
         digest = storage.sha256_file(path)
         if not digest.startswith(WEIGHTS_HASH_PREFIX):
-            raise WeightsError(f"{path}: sha256 {digest[:12]}... does not match torchvision's {WEIGHTS_HASH_PREFIX} "
-                               "(incomplete or corrupt download). " + how_to_get(path))
-        return {"spec": "imagenet", "kind": "imagenet", "seed": None, "path": str(path), "sha256": digest,
-                **_versions()}
+            raise WeightsError(
+                f"{path}: sha256 {digest[:12]}... does not match torchvision's {WEIGHTS_HASH_PREFIX} "
+                "(incomplete or corrupt download). " + how_to_get(path)
+            )
+        return {
+            "spec": "imagenet",
+            "kind": "imagenet",
+            "seed": None,
+            "path": str(path),
+            "sha256": digest,
+            **_versions(),
+        }
     path = Path(spec)
     if not path.is_file():
-        raise WeightsError(f"video weights {spec!r}: no such file, and not one of auto | imagenet | random:SEED. "
-                           + how_to_get(hub_weights_path()))
-    return {"spec": str(path), "kind": "file", "seed": None, "path": str(path.resolve()),
-            "sha256": storage.sha256_file(path), **_versions()}
+        raise WeightsError(
+            f"video weights {spec!r}: no such file, and not one of auto | imagenet | random:SEED. "
+            + how_to_get(hub_weights_path())
+        )
+    return {
+        "spec": str(path),
+        "kind": "file",
+        "seed": None,
+        "path": str(path.resolve()),
+        "sha256": storage.sha256_file(path),
+        **_versions(),
+    }
 
 
 def cache_identity(provenance: dict) -> dict:

@@ -81,9 +81,15 @@ class BiopacRecording:
         return self.samples[:, number - 1]
 
     def header(self) -> dict:
-        return {"interval_ms": self.interval_ms, "labels": self.labels, "units": self.units,
-                "columns": self.columns, "title": self.title, "encoding": self.encoding,
-                "n_samples": int(self.samples.shape[0])}
+        return {
+            "interval_ms": self.interval_ms,
+            "labels": self.labels,
+            "units": self.units,
+            "columns": self.columns,
+            "title": self.title,
+            "encoding": self.encoding,
+            "n_samples": int(self.samples.shape[0]),
+        }
 
 
 @dataclass(frozen=True)
@@ -164,26 +170,34 @@ def _parse_header(path: Path, head: bytes, whole_file: bool) -> _Header:
     counts, body_at = None, columns_at + 1
     first = [f.strip() for f in line_at(body_at).split("\t")]
     filled = [f for f in first if f]
-    if len(filled) == n and all(f.isdigit() for f in filled) and (
-        time_unit_ms is not None or "." in line_at(body_at + 1)
+    if (
+        len(filled) == n
+        and all(f.isdigit() for f in filled)
+        and (time_unit_ms is not None or "." in line_at(body_at + 1))
     ):
         counts, body_at = [int(f) for f in filled], body_at + 1
 
-    data_lines = [line for line in lines[body_at:body_at + _PRECISION_SAMPLE_ROWS] if line.strip()]
+    data_lines = [line for line in lines[body_at : body_at + _PRECISION_SAMPLE_ROWS] if line.strip()]
     if not data_lines:
         raise BiopacFormatError(f"{path}: line {body_at + 1}: no data rows after the header")
     first_row = data_lines[0].split("\t")
     n_cols = n + (time_unit_ms is not None)
     trailing = len(first_row) == n_cols + 1 and not first_row[-1].strip()
     if len(first_row) != n_cols and not trailing:
-        raise BiopacFormatError(
-            f"{path}: line {body_at + 1}: {len(first_row)} tab-separated fields, expected {n_cols}"
-        )
+        raise BiopacFormatError(f"{path}: line {body_at + 1}: {len(first_row)} tab-separated fields, expected {n_cols}")
     time_texts = [line.split("\t")[0].strip() for line in data_lines] if time_unit_ms is not None else []
     return _Header(
-        title=lines[0].strip() if interval_at > 0 else "", interval_ms=interval_ms, labels=labels,
-        units=units, columns=columns, time_unit_ms=time_unit_ms, counts=counts, encoding=encoding,
-        body_line=body_at + 1, n_fields=len(first_row), time_texts=time_texts,
+        title=lines[0].strip() if interval_at > 0 else "",
+        interval_ms=interval_ms,
+        labels=labels,
+        units=units,
+        columns=columns,
+        time_unit_ms=time_unit_ms,
+        counts=counts,
+        encoding=encoding,
+        body_line=body_at + 1,
+        n_fields=len(first_row),
+        time_texts=time_texts,
     )
 
 
@@ -199,17 +213,24 @@ def _schema(header: _Header) -> dict[str, pl.DataType]:
 
 def _locate_bad_row(path: Path, header: _Header, numeric: list[str]) -> str | None:
     """'line L: why' for the first malformed data row (the slow path: only after a failure)."""
-    body = path.read_bytes().decode("latin-1").split("\n")[header.body_line - 1:]
+    body = path.read_bytes().decode("latin-1").split("\n")[header.body_line - 1 :]
     lines = pl.DataFrame({"raw": body}).with_row_index("line", offset=header.body_line)
     last = lines.filter(pl.col("raw").str.strip_chars() != "")["line"].max()
     fields = pl.col("raw").str.strip_suffix("\r").str.split("\t")
-    checked = lines.filter(pl.col("line") <= last).with_columns(fields.alias("fields")).with_columns(
-        pl.col("fields").list.len().alias("n"),
-        pl.any_horizontal(
-            pl.col("fields").list.get(i, null_on_oob=True).str.strip_chars()
-            .cast(pl.Float64, strict=False).is_null()
-            for i in range(len(numeric))
-        ).alias("not_numeric"),
+    checked = (
+        lines.filter(pl.col("line") <= last)
+        .with_columns(fields.alias("fields"))
+        .with_columns(
+            pl.col("fields").list.len().alias("n"),
+            pl.any_horizontal(
+                pl.col("fields")
+                .list.get(i, null_on_oob=True)
+                .str.strip_chars()
+                .cast(pl.Float64, strict=False)
+                .is_null()
+                for i in range(len(numeric))
+            ).alias("not_numeric"),
+        )
     )
     bad = checked.filter((pl.col("n") != header.n_fields) | pl.col("not_numeric")).head(1)
     if bad.is_empty():
@@ -282,8 +303,14 @@ def _check_last_row(path: Path, header: _Header, n_rows: int) -> None:
 def _read_body(path: Path, header: _Header, schema: dict[str, pl.DataType], numeric: list[str]) -> pl.DataFrame:
     """The numeric columns of the data rows, in one Polars CSV pass (raises Polars' own errors)."""
     return pl.read_csv(
-        path, has_header=False, separator="\t", quote_char=None, skip_lines=header.body_line - 1,
-        schema=schema, columns=list(range(len(numeric))), raise_if_empty=False,
+        path,
+        has_header=False,
+        separator="\t",
+        quote_char=None,
+        skip_lines=header.body_line - 1,
+        schema=schema,
+        columns=list(range(len(numeric))),
+        raise_if_empty=False,
     )
 
 
@@ -322,8 +349,13 @@ def parse_biopac(path: str | os.PathLike) -> BiopacRecording:
         _check_time(path, header, frame["time"].to_numpy())
     channels = [f"ch{c + 1}" for c in range(len(header.columns))]
     return BiopacRecording(
-        path=path, interval_ms=header.interval_ms, labels=header.labels, units=header.units,
-        samples=frame.select(channels).to_numpy(), columns=header.columns, title=header.title,
+        path=path,
+        interval_ms=header.interval_ms,
+        labels=header.labels,
+        units=header.units,
+        samples=frame.select(channels).to_numpy(),
+        columns=header.columns,
+        title=header.title,
         encoding=header.encoding,
     )
 

@@ -64,9 +64,7 @@ def decode_log(data: bytes, path: str | os.PathLike) -> tuple[str, str]:
         return _normalise_newlines(data.decode("utf-16")), "utf-16"
     binary = sum(data.count(bytes([b])) for b in _BINARY_BYTES)
     if binary > max(1, len(data) // 1000):
-        raise LogFormatError(
-            f"{path}: binary data ({binary} control bytes in {len(data)}), not a text event log"
-        )
+        raise LogFormatError(f"{path}: binary data ({binary} control bytes in {len(data)}), not a text event log")
     # Presentation on a Japanese Windows machine writes cp932 text; Latin-1 never fails.
     for encoding in ("utf-8", "cp932", "latin-1"):
         try:
@@ -120,9 +118,7 @@ def read_log(path: str | os.PathLike, cfg: ProtocolConfig = ProtocolConfig()) ->
 
     headers = lines.filter(_first_field() == "Subject")
     if headers.is_empty():
-        raise LogFormatError(
-            f"{path}: no event table (no line starting with 'Subject' among {lines.height} lines)"
-        )
+        raise LogFormatError(f"{path}: no event table (no line starting with 'Subject' among {lines.height} lines)")
     header_line, header_text = headers.row(0)[0], headers.row(0)[1]
     positions = _header_positions(path, header_text, header_line)
 
@@ -150,9 +146,7 @@ def read_log(path: str | os.PathLike, cfg: ProtocolConfig = ProtocolConfig()) ->
     for column, what in (("time_ticks", "Time (0.1-ms ticks)"), ("trial", "Trial")):
         bad = rows.filter(pl.col(column).str.to_integer(strict=False).is_null())
         if bad.height:
-            raise LogFormatError(
-                f"{_where(path, bad['line'])}: {what} {bad[column][0]!r} is not an integer"
-            )
+            raise LogFormatError(f"{_where(path, bad['line'])}: {what} {bad[column][0]!r} is not an integer")
     subject = _subject(path, rows)
     rows = rows.with_columns(
         pl.lit(subject, pl.Int32).alias("subject"),
@@ -227,8 +221,6 @@ def check_video_events(events: pl.DataFrame, path, cfg: ProtocolConfig = Protoco
             "is not after the previous Video's (trials are taken in file order)"
         )
     if videos.height != cfg.n_trials:
-        problems.append(
-            f"{_where(path, videos['line'])}: {videos.height} Video events, expected {expected}"
-        )
+        problems.append(f"{_where(path, videos['line'])}: {videos.height} Video events, expected {expected}")
     if problems:
         raise LogFormatError("; ".join(problems))

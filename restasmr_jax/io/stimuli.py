@@ -120,8 +120,14 @@ def probe_stimulus(path: str | os.PathLike) -> StimulusInfo:
     path = Path(path)
     with _open(path) as container:
         video, audio = _video_stream(container, path), _audio_stream(container, path)
-        return StimulusInfo(path, Fraction(video.average_rate), video.codec_context.width,
-                            video.codec_context.height, audio.codec_context.sample_rate, audio.codec_context.channels)
+        return StimulusInfo(
+            path,
+            Fraction(video.average_rate),
+            video.codec_context.width,
+            video.codec_context.height,
+            audio.codec_context.sample_rate,
+            audio.codec_context.channels,
+        )
 
 
 def iter_window_frames(path: str | os.PathLike, window: StimulusWindow) -> Iterator[np.ndarray]:
@@ -149,12 +155,16 @@ def iter_window_frames(path: str | os.PathLike, window: StimulusWindow) -> Itera
                     time = decoded * period
                 decoded += 1
                 if prev_time is not None and time <= prev_time:
-                    raise StimulusError(f"{path}: frame timestamps go backwards at frame {decoded - 1}; "
-                                        "cannot map frames to window times")
+                    raise StimulusError(
+                        f"{path}: frame timestamps go backwards at frame {decoded - 1}; "
+                        "cannot map frames to window times"
+                    )
                 while k < n and targets[k] < time:  # targets before this frame show the previous one
                     if prev is None:
-                        raise StimulusError(f"{path}: first video frame starts at {float(time):.3f} s, "
-                                            f"after window time {float(targets[k]):.3f} s")
+                        raise StimulusError(
+                            f"{path}: first video frame starts at {float(time):.3f} s, "
+                            f"after window time {float(targets[k]):.3f} s"
+                        )
                     prev_rgb = prev_rgb if prev_rgb is not None else prev.to_ndarray(format="rgb24")
                     yield prev_rgb
                     k += 1
@@ -162,8 +172,9 @@ def iter_window_frames(path: str | os.PathLike, window: StimulusWindow) -> Itera
                     return
                 prev, prev_time, prev_rgb = frame, time, None
         except av.FFmpegError as exc:
-            raise StimulusError(f"{path}: decoding failed after {decoded} frames (corrupt or truncated AVI?): "
-                                f"{exc}") from None
+            raise StimulusError(
+                f"{path}: decoding failed after {decoded} frames (corrupt or truncated AVI?): {exc}"
+            ) from None
         # The last frame stays on screen for one frame period.
         while k < n and prev is not None and targets[k] < prev_time + period:
             prev_rgb = prev_rgb if prev_rgb is not None else prev.to_ndarray(format="rgb24")
@@ -173,7 +184,8 @@ def iter_window_frames(path: str | os.PathLike, window: StimulusWindow) -> Itera
             shown = float(prev_time + period) if prev is not None else 0.0
             raise StimulusError(
                 f"{path}: video ends at {shown:.3f} s ({decoded} frames at {float(fps):.3f} fps) but the window "
-                f"needs frames up to {float(targets[-1]):.3f} s (stimulus too short, or a truncated file)")
+                f"needs frames up to {float(targets[-1]):.3f} s (stimulus too short, or a truncated file)"
+            )
 
 
 def read_window_frames(path: str | os.PathLike, window: StimulusWindow) -> np.ndarray:
@@ -201,8 +213,9 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     return planar.mean(axis=0, dtype=np.float64).astype(np.float32), int(rate)
 
 
-def window_audio(samples: np.ndarray, rate: int, window: StimulusWindow, *,
-                 path: str | os.PathLike = "<audio>") -> np.ndarray:
+def window_audio(
+    samples: np.ndarray, rate: int, window: StimulusWindow, *, path: str | os.PathLike = "<audio>"
+) -> np.ndarray:
     """[sample] the window's audio, n_frames hops long (hop = rate/rate_hz samples, integral).
 
     The audio must reach at least the centre of the last analysis frame
@@ -218,15 +231,18 @@ def window_audio(samples: np.ndarray, rate: int, window: StimulusWindow, *,
     if samples.shape[0] < needed:
         raise StimulusError(
             f"{path}: audio lasts {samples.shape[0] / rate:.3f} s but the window needs audio up to "
-            f"{(needed - 1) / rate:.3f} s (stimulus too short)")
-    return samples[first:first + window.n_frames * hop]
+            f"{(needed - 1) / rate:.3f} s (stimulus too short)"
+        )
+    return samples[first : first + window.n_frames * hop]
 
 
 def audio_hop(rate: int, rate_hz: int, *, path: str | os.PathLike = "<audio>") -> int:
     """Samples per 100-ms step; the paper's hop = sr/10 must be a whole number of samples."""
     if rate % rate_hz:
-        raise StimulusError(f"{path}: audio rate {rate} Hz is not a multiple of {rate_hz} Hz, "
-                            f"so hop = sr/{rate_hz} is not a whole number of samples")
+        raise StimulusError(
+            f"{path}: audio rate {rate} Hz is not a multiple of {rate_hz} Hz, "
+            f"so hop = sr/{rate_hz} is not a whole number of samples"
+        )
     return rate // rate_hz
 
 

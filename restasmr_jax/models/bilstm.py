@@ -221,7 +221,7 @@ def init_params(model: BiLSTMTagger, key: jax.Array, n_features: int) -> dict:
     params, start = {}, 0
     for name, size in zip(names, sizes):
         bound, terms = spec[name]
-        block = draws[start:start + size].reshape((terms,) + shapes[name].shape)
+        block = draws[start : start + size].reshape((terms,) + shapes[name].shape)
         params[name] = bound * jnp.sum(block, axis=0)
         start += size
     return params

@@ -93,7 +93,9 @@ def _lstm_recurrence(gates_in: jax.Array, w_hh: jax.Array, unroll: int = 1) -> j
 
 
 lstm_recurrence = jax.custom_vjp(_lstm_recurrence, nondiff_argnums=(2,))
-lstm_recurrence.__doc__ = """Hidden states [T, B, K, H] from input gates [T, B, K, 4H] and w_hh [K, H, 4H] (custom VJP)."""
+lstm_recurrence.__doc__ = (
+    """Hidden states [T, B, K, H] from input gates [T, B, K, 4H] and w_hh [K, H, 4H] (custom VJP)."""
+)
 
 
 def _fwd(gates_in, w_hh, unroll):
@@ -112,14 +114,16 @@ def _bwd(unroll, residuals, d_out):
         dh = d_h + dh_next
         tc = jnp.tanh(c)
         dc = dc_next + dh * o * (1 - tc * tc)
-        dz = jnp.concatenate([dc * g * i * (1 - i), dc * c_before * f * (1 - f),
-                              dc * i * (1 - g * g), dh * tc * o * (1 - o)], axis=-1)
+        dz = jnp.concatenate(
+            [dc * g * i * (1 - i), dc * c_before * f * (1 - f), dc * i * (1 - g * g), dh * tc * o * (1 - o)], axis=-1
+        )
         dh_prev = jnp.einsum("kbg,kgh->kbh", dz, w_hh_t)
         return (dh_prev, dc * f, c_before), dz
 
     zeros = jnp.zeros_like(c_last)
-    _, d_gates = lax.scan(step, (zeros, zeros, c_last), (_natural_to_loop(d_out), acts, c_prev), reverse=True,
-                          unroll=unroll)
+    _, d_gates = lax.scan(
+        step, (zeros, zeros, c_last), (_natural_to_loop(d_out), acts, c_prev), reverse=True, unroll=unroll
+    )
     # h_{t-1} is zero at t = 0, so the weight gradient pairs h[:-1] with dz[1:].
     d_w_hh = jnp.einsum("tkbh,tkbg->khg", hs[:-1], d_gates[1:])
     return _loop_to_natural(d_gates), d_w_hh

@@ -56,16 +56,35 @@ def minute_column(n_samples: int, interval_ms: float) -> pl.Series:
     return pl.Series("min", np.char.mod("%.6g", minutes), dtype=pl.Utf8)
 
 
-def write_biopac(path: Path, subject: int, ch1: np.ndarray, ch2: np.ndarray, *, interval_ms: float,
-                 decimals: int, japanese: bool, count_row: bool, minutes: pl.Series) -> None:
+def write_biopac(
+    path: Path,
+    subject: int,
+    ch1: np.ndarray,
+    ch2: np.ndarray,
+    *,
+    interval_ms: float,
+    decimals: int,
+    japanese: bool,
+    count_row: bool,
+    minutes: pl.Series,
+) -> None:
     """Write the export atomically; `minutes` must hold at least `len(ch1)` time strings."""
     n = ch1.shape[0]
     if minutes.len() < n:
         raise ValueError(f"{path}: {minutes.len()} time strings for {n} samples")
     header = header_text(subject, interval_ms, n, japanese=japanese, count_row=count_row)
-    body = pl.DataFrame({"min": minutes.slice(0, n), "ch1": ch1, "ch2": ch2,
-                         "end": pl.repeat(None, n, dtype=pl.Utf8, eager=True)})
+    body = pl.DataFrame(
+        {"min": minutes.slice(0, n), "ch1": ch1, "ch2": ch2, "end": pl.repeat(None, n, dtype=pl.Utf8, eager=True)}
+    )
     with storage.atomic_path(path) as tmp, open(tmp, "wb") as fh:
         fh.write(header.encode("shift_jis" if japanese else "ascii"))
-        body.write_csv(fh, separator="\t", include_header=False, float_precision=decimals,
-                       float_scientific=False, quote_style="never", null_value="", line_terminator="\n")
+        body.write_csv(
+            fh,
+            separator="\t",
+            include_header=False,
+            float_precision=decimals,
+            float_scientific=False,
+            quote_style="never",
+            null_value="",
+            line_terminator="\n",
+        )

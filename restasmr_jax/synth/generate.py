@@ -31,13 +31,20 @@ from restasmr_jax.synth.subject import simulate_subject
 def subjects_of(cfg: SynthConfig) -> tuple[int, ...]:
     if not 1 <= cfg.n_subjects <= len(SUBJECT_IDS):
         raise ValueError(f"SynthConfig.n_subjects must be in 1..{len(SUBJECT_IDS)}, got {cfg.n_subjects}")
-    return SUBJECT_IDS[:cfg.n_subjects]
+    return SUBJECT_IDS[: cfg.n_subjects]
 
 
 def _max_samples(cfg: SynthConfig, protocol: ProtocolConfig = ProtocolConfig()) -> int:
     """An upper bound on any participant's PPG length, so one time column serves every file."""
-    seconds = (SCENARIO_START_S[1] + cfg.baseline_rest_seconds + protocol.n_trials * protocol.trial_seconds
-               + cfg.washout_seconds + cfg.final_rest_seconds + RECORDING_TAIL_S[1] + 1.0)
+    seconds = (
+        SCENARIO_START_S[1]
+        + cfg.baseline_rest_seconds
+        + protocol.n_trials * protocol.trial_seconds
+        + cfg.washout_seconds
+        + cfg.final_rest_seconds
+        + RECORDING_TAIL_S[1]
+        + 1.0
+    )
     return int(seconds * cfg.ppg_rate_hz)
 
 
@@ -45,9 +52,17 @@ def write_subject(out_dir: Path, cfg: SynthConfig, subject: int, protocol: Proto
     sim = simulate_subject(cfg, subject, protocol)
     requested = round(protocol.trial_seconds * protocol.log_ticks_per_second)  # ReqDur: the scheduled 60 s
     storage.atomic_write_bytes(out_dir / "log" / sim.log_name, log_bytes(sim, requested))
-    write_biopac(out_dir / "ppg" / f"{subject:03d}_csv.txt", subject, sim.ch1, sim.ch2,
-                 interval_ms=sim.interval_ms, decimals=cfg.ppg_decimals, japanese=sim.japanese_labels,
-                 count_row=sim.sample_count_row, minutes=minute_column(_max_samples(cfg, protocol), sim.interval_ms))
+    write_biopac(
+        out_dir / "ppg" / f"{subject:03d}_csv.txt",
+        subject,
+        sim.ch1,
+        sim.ch2,
+        interval_ms=sim.interval_ms,
+        decimals=cfg.ppg_decimals,
+        japanese=sim.japanese_labels,
+        count_row=sim.sample_count_row,
+        minutes=minute_column(_max_samples(cfg, protocol), sim.interval_ms),
+    )
 
 
 def generate_archive(out_dir: Path, cfg: SynthConfig, *, progress: bool = True) -> None:

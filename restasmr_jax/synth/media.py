@@ -20,8 +20,8 @@ Encoders run single-threaded so the bytes are deterministic.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import av
 import numpy as np
@@ -76,9 +76,9 @@ def _asmr_audio(script: Script, rng, n: int, sr: int) -> np.ndarray:
             sound = (knock + 0.5 * rng.normal(0, 1, u.shape[0]) * np.exp(-u / 0.002))[None, :]
         else:
             u = np.arange(round(dur * sr)) / sr
-            sound = 0.6 * swish[:, start:start + u.shape[0]] * np.sin(np.pi * u / dur) ** 2
+            sound = 0.6 * swish[:, start : start + u.shape[0]] * np.sin(np.pi * u / dur) ** 2
         stop = min(n, start + sound.shape[1])
-        out[:, start:stop] += gains[:, i:i + 1] * sound[:, :stop - start]
+        out[:, start:stop] += gains[:, i : i + 1] * sound[:, : stop - start]
     return out
 
 
@@ -88,7 +88,9 @@ def _nature_audio(video: str, rng, n: int, sr: int, seconds: float) -> np.ndarra
     if video == "vid6":  # waves: low roar and crest hiss swelling every ~9 s
         phase = 2 * np.pi * np.cumsum(1.0 / rng.uniform(8.0, 10.0) * _slow_envelope(rng, n, sr, 0.05, seconds)) / sr
         swell = 0.15 + (0.5 + 0.5 * np.sin(phase)) ** 3
-        return (_band_noise(rng, (2, n), sr, (None, 600.0)) + 0.3 * _band_noise(rng, (2, n), sr, (3000.0, None))) * swell
+        return (
+            _band_noise(rng, (2, n), sr, (None, 600.0)) + 0.3 * _band_noise(rng, (2, n), sr, (3000.0, None))
+        ) * swell
     if video == "vid7":  # bonfire: rumble plus sparse crackles
         out = 0.6 * _band_noise(rng, (2, n), sr, (None, 250.0))
         crackles = np.zeros((2, n))
@@ -97,7 +99,10 @@ def _nature_audio(video: str, rng, n: int, sr: int, seconds: float) -> np.ndarra
         return out + scipy.signal.lfilter([1.0], [1.0, -0.9], crackles, axis=-1)
     # wind: gusts of low and mid noise
     gust = _slow_envelope(rng, n, sr, 0.2, seconds)
-    return _band_noise(rng, (2, n), sr, (None, 500.0)) * (0.4 + gust) + _band_noise(rng, (2, n), sr, (800.0, 2000.0)) * gust**2
+    return (
+        _band_noise(rng, (2, n), sr, (None, 500.0)) * (0.4 + gust)
+        + _band_noise(rng, (2, n), sr, (800.0, 2000.0)) * gust**2
+    )
 
 
 def render_audio(cfg: SynthConfig, video: str) -> np.ndarray:
@@ -129,9 +134,16 @@ def _asmr_frames(cfg: SynthConfig, video: str, rng) -> Iterator[np.ndarray]:
     """Still scene; each trigger event moves a bright fingertip (tap) or brush head (brush) on screen."""
     width, height = cfg.video_size
     xs, ys = np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
-    tint = np.array([[0.9, 0.7, 0.6], [0.7, 0.75, 0.9], [0.8, 0.8, 0.7], [0.75, 0.9, 0.75]], np.float32)[int(video[3]) - 1]
-    scene = (30 + 40 * (ys / height))[:, None, None] * tint + 6 * rng.normal(0, 1, (height, width, 1)).astype(np.float32)
-    microphone = _gauss(ys, np.array([height * 0.45]), height * 0.2)[0][:, None] * _gauss(xs, np.array([width / 2]), width * 0.08)[0]
+    tint = np.array([[0.9, 0.7, 0.6], [0.7, 0.75, 0.9], [0.8, 0.8, 0.7], [0.75, 0.9, 0.75]], np.float32)[
+        int(video[3]) - 1
+    ]
+    scene = (30 + 40 * (ys / height))[:, None, None] * tint + 6 * rng.normal(0, 1, (height, width, 1)).astype(
+        np.float32
+    )
+    microphone = (
+        _gauss(ys, np.array([height * 0.45]), height * 0.2)[0][:, None]
+        * _gauss(xs, np.array([width / 2]), width * 0.08)[0]
+    )
     scene += 60 * microphone[..., None]
     towards_skin = np.array([230.0, 190.0, 160.0], np.float32) - scene  # [height, width, rgb]
 
@@ -152,7 +164,9 @@ def _asmr_frames(cfg: SynthConfig, video: str, rng) -> Iterator[np.ndarray]:
         gy = _gauss(ys, y0, np.where(tap, 5.0, 14.0)) * script.gains[event, None]  # [pair, height]
         gx = _gauss(xs, x0, np.where(tap, 5.0, 4.0))  # [pair, width]
         onehot = (frame[:, None] == frames[None, :]).astype(np.float32)  # [pair, frame]
-        rows = (onehot[:, :, None] * gy[:, None, :].astype(np.float32)).reshape(event.shape[0], frames.shape[0] * height)  # [pair, frame*h]
+        rows = (onehot[:, :, None] * gy[:, None, :].astype(np.float32)).reshape(
+            event.shape[0], frames.shape[0] * height
+        )  # [pair, frame*h]
         alpha = (rows.T @ gx.astype(np.float32)).reshape(frames.shape[0], height, width)  # sum over pairs
         images = scene + np.minimum(alpha, 1.0)[..., None] * towards_skin
         yield from np.clip(images, 0, 255).astype(np.uint8)
@@ -177,7 +191,9 @@ def _nature_frames(cfg: SynthConfig, video: str, rng) -> Iterator[np.ndarray]:
             images[:, :sky_rows] = _rgb(50, 110, 40) * (0.8 + 0.2 * texture[:sky_rows, :width, None])
         elif video == "vid6":  # waves: bands rolling in under a sky; sin(a + b) split so only [h] x [w] terms are new
             rows = ys[None, :] * 0.35 - 2 * np.pi * t[:, :, 0] / 9.0  # [frame, h]
-            bands = 0.5 + 0.5 * (np.sin(rows)[..., None] * np.cos(0.03 * xs) + np.cos(rows)[..., None] * np.sin(0.03 * xs))
+            bands = 0.5 + 0.5 * (
+                np.sin(rows)[..., None] * np.cos(0.03 * xs) + np.cos(rows)[..., None] * np.sin(0.03 * xs)
+            )
             foam = (bands * bands) ** 3 * (0.5 + 0.5 * np.sin(2 * np.pi * t / 9.0))
             images = _rgb(20, 70, 130) + foam[..., None] * _rgb(200, 170, 120)
             images[:, :sky_rows] = _rgb(150, 190, 230)
@@ -185,8 +201,9 @@ def _nature_frames(cfg: SynthConfig, video: str, rng) -> Iterator[np.ndarray]:
             flicker = 1 + 0.25 * np.sin(2 * np.pi * 3.1 * t) * np.sin(2 * np.pi * 0.7 * t + phase)
             shift = (frames * 60 // cfg.video_fps) % (3 * width)
             lick = texture[:, shift[:, None] + np.arange(width)[None, :]].transpose(1, 0, 2)
-            flame = (np.exp(-0.5 * ((xs - width / 2) / (width * 0.12 * flicker)) ** 2)
-                     * np.exp(-0.5 * ((ys[:, None] - height) / (height * 0.45 * flicker)) ** 2))
+            flame = np.exp(-0.5 * ((xs - width / 2) / (width * 0.12 * flicker)) ** 2) * np.exp(
+                -0.5 * ((ys[:, None] - height) / (height * 0.45 * flicker)) ** 2
+            )
             images = 15 + np.clip(flame * (0.6 + 0.6 * lick), 0, 1)[..., None] * _rgb(255, 150, 40)
         else:  # wind: grass swaying in gusts under a pale sky
             gust = np.sin(2 * np.pi * 0.05 * t[:, :, 0] + phase) * np.sin(2 * np.pi * 0.4 * t[:, :, 0])  # [frame, 1]
@@ -227,7 +244,7 @@ def write_stimulus(path: Path, cfg: SynthConfig, video: str) -> None:
             def push_audio(until: int) -> None:
                 nonlocal written
                 while written < until:
-                    chunk = np.ascontiguousarray(audio[:, written:min(until, written + AUDIO_CHUNK)])
+                    chunk = np.ascontiguousarray(audio[:, written : min(until, written + AUDIO_CHUNK)])
                     frame = av.AudioFrame.from_ndarray(chunk, format="s16p", layout="stereo")
                     frame.sample_rate, frame.pts = sr, written
                     container.mux(sound.encode(frame))

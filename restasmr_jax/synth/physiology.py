@@ -19,8 +19,8 @@ the ADC step, with a few short artifacts inserted into the raw channel
 - "flatline": samples [start, end) hold the value of sample start-1 (so the
   constant run is [start-1, end));
 - "clipping": the input ramps up over 40-60 ms to the ADC rail
-  (`CLIP_RAIL_MV` on the ADC grid, ~8 mV, above any normal sample) and stays there for [start, end), then ramps back down
-  (the ramps are not part of the reported run);
+  (`CLIP_RAIL_MV` on the ADC grid, ~8 mV, above any normal sample) and stays there for [start, end),
+  then ramps back down (the ramps are not part of the reported run);
 - "disconnect": samples [start, end) jump to exactly 0.0 mV and back.
 CH2 = CH1 band-passed 0.5-35 Hz (2nd-order Butterworth, zero-phase sos),
 as the Biopac online filter channel.  Both are rounded to the printed
@@ -67,8 +67,13 @@ def _beat_shape(lag_s: np.ndarray, rr_s: np.ndarray, dicrotic: float | np.ndarra
     return systolic + diastolic
 
 
-def synth_ppg(beat_times_s: np.ndarray, rate_hz: float, n_samples: int,
-              amplitudes: float | np.ndarray = 1.0, dicrotic: float = 0.45) -> np.ndarray:
+def synth_ppg(
+    beat_times_s: np.ndarray,
+    rate_hz: float,
+    n_samples: int,
+    amplitudes: float | np.ndarray = 1.0,
+    dicrotic: float = 0.45,
+) -> np.ndarray:
     """Clean pulse wave `[sample]` at `rate_hz` with systolic peaks of height `amplitudes` at `beat_times_s`.
 
     Each beat has a systolic peak exactly at its beat time (to within one
@@ -101,14 +106,15 @@ def _smooth_noise(rng: np.random.Generator, n: int, tau_s: float, sd: float) -> 
     return out
 
 
-def rating_effect(session, episodes, n_grid: int, tingle_bpm: float, pleasant_bpm: float,
-                  protocol: ProtocolConfig = ProtocolConfig()) -> np.ndarray:
+def rating_effect(
+    session, episodes, n_grid: int, tingle_bpm: float, pleasant_bpm: float, protocol: ProtocolConfig = ProtocolConfig()
+) -> np.ndarray:
     """Heart-rate change `[grid]` (bpm) from the reported state, before the physiological lag."""
     effect = np.zeros(n_grid)
     per_tick = GRID_HZ / protocol.log_ticks_per_second
     for ep in episodes:  # a few dozen per participant
         sign = -tingle_bpm if condition_of(ep.video) == "ASMR" else pleasant_bpm
-        effect[round(ep.start_ticks * per_tick):round(ep.end_ticks * per_tick)] += sign * ep.intensity
+        effect[round(ep.start_ticks * per_tick) : round(ep.end_ticks * per_tick)] += sign * ep.intensity
     return effect
 
 
@@ -151,10 +157,11 @@ def _insert_artifacts(ch1: np.ndarray, rate_hz: int, rng: np.random.Generator) -
             first = start
         else:  # a movement drives the input into the rail
             up, down = np.linspace(0, 1, ramp + 1)[1:-1], np.linspace(1, 0, ramp + 1)[1:-1]
-            ch1[start - ramp + 1:start] += up * (rail - ch1[start - ramp + 1:start])
-            ch1[end:end + ramp - 1] += down * (rail - ch1[end:end + ramp - 1])
-            ch1[start - ramp + 1:end + ramp - 1] = np.minimum(
-                np.rint(ch1[start - ramp + 1:end + ramp - 1] / ADC_STEP_MV) * ADC_STEP_MV, rail - ADC_STEP_MV)
+            ch1[start - ramp + 1 : start] += up * (rail - ch1[start - ramp + 1 : start])
+            ch1[end : end + ramp - 1] += down * (rail - ch1[end : end + ramp - 1])
+            ch1[start - ramp + 1 : end + ramp - 1] = np.minimum(
+                np.rint(ch1[start - ramp + 1 : end + ramp - 1] / ADC_STEP_MV) * ADC_STEP_MV, rail - ADC_STEP_MV
+            )
             ch1[start:end] = rail
             first = start
         if ch1[end] == ch1[first]:
@@ -185,11 +192,16 @@ def simulate_channels(cfg: SynthConfig, session, episodes, protocol: ProtocolCon
     breath_hz = rng.uniform(0.18, 0.30) * (1.0 + _smooth_noise(rng, n_grid, 20.0, 0.08))
     breath_phase = 2 * np.pi * np.cumsum(breath_hz) / GRID_HZ + rng.uniform(0, 2 * np.pi)
     lag = np.exp(-1.0 / (2.5 * GRID_HZ))
-    effect = scipy.signal.lfilter([1 - lag], [1.0, -lag],
-                                  rating_effect(session, episodes, n_grid, tingle_bpm, pleasant_bpm, protocol))
-    hr = (baseline + rng.uniform(1.0, 3.5) * np.sin(breath_phase)
-          + rng.uniform(0.4, 1.2) * np.sin(2 * np.pi * 0.1 * t_grid + rng.uniform(0, 2 * np.pi))
-          + _smooth_noise(rng, n_grid, 45.0, 1.2) + effect)
+    effect = scipy.signal.lfilter(
+        [1 - lag], [1.0, -lag], rating_effect(session, episodes, n_grid, tingle_bpm, pleasant_bpm, protocol)
+    )
+    hr = (
+        baseline
+        + rng.uniform(1.0, 3.5) * np.sin(breath_phase)
+        + rng.uniform(0.4, 1.2) * np.sin(2 * np.pi * 0.1 * t_grid + rng.uniform(0, 2 * np.pi))
+        + _smooth_noise(rng, n_grid, 45.0, 1.2)
+        + effect
+    )
     beats = beat_times_from_rate(hr, rng)
     beats = beats[beats < n / fs]
 
@@ -200,9 +212,14 @@ def simulate_channels(cfg: SynthConfig, session, episodes, protocol: ProtocolCon
 
     t = np.arange(n) / fs
     slow = _smooth_noise(rng, n_grid, 30.0, 0.15) + 0.05 * np.sin(breath_phase)  # drift + respiratory wander
-    ch1 = (rng.uniform(2.0, 3.0) + np.interp(t, t_grid, slow) + pulse - amplitude / 3
-           + rng.normal(0.0, rng.uniform(0.002, 0.004), n)
-           + 0.002 * np.sin(2 * np.pi * MAINS_HZ * t + rng.uniform(0, 2 * np.pi)))
+    ch1 = (
+        rng.uniform(2.0, 3.0)
+        + np.interp(t, t_grid, slow)
+        + pulse
+        - amplitude / 3
+        + rng.normal(0.0, rng.uniform(0.002, 0.004), n)
+        + 0.002 * np.sin(2 * np.pi * MAINS_HZ * t + rng.uniform(0, 2 * np.pi))
+    )
     ch1 = np.rint(ch1 / ADC_STEP_MV) * ADC_STEP_MV
     artifacts = _insert_artifacts(ch1, fs, rng)
     ch1 = quantise(ch1, cfg.ppg_decimals)

@@ -67,7 +67,9 @@ def ticks(seconds: float, protocol: ProtocolConfig = ProtocolConfig()) -> int:
 def ticks_per_sample(cfg: SynthConfig, protocol: ProtocolConfig = ProtocolConfig()) -> int:
     per_sample, remainder = divmod(protocol.log_ticks_per_second, cfg.ppg_rate_hz)
     if remainder:
-        raise ValueError(f"ppg_rate_hz={cfg.ppg_rate_hz} must divide the log clock ({protocol.log_ticks_per_second} ticks/s)")
+        raise ValueError(
+            f"ppg_rate_hz={cfg.ppg_rate_hz} must divide the log clock ({protocol.log_ticks_per_second} ticks/s)"
+        )
     return per_sample
 
 
@@ -91,8 +93,9 @@ def plan_session(cfg: SynthConfig, subject: int, protocol: ProtocolConfig = Prot
     start = int(rng.integers(ticks(SCENARIO_START_S[0], protocol), ticks(SCENARIO_START_S[1], protocol)))
     block_a = start + ticks(cfg.baseline_rest_seconds, protocol)
     block_b = block_a + block + ticks(cfg.washout_seconds, protocol)
-    scheduled = np.concatenate([block_a + trial * np.arange(VIDEOS_PER_BLOCK),
-                                block_b + trial * np.arange(VIDEOS_PER_BLOCK)]).astype(np.int64)
+    scheduled = np.concatenate(
+        [block_a + trial * np.arange(VIDEOS_PER_BLOCK), block_b + trial * np.arange(VIDEOS_PER_BLOCK)]
+    ).astype(np.int64)
 
     onset = scheduled + rng.integers(0, ticks(FRAME_SYNC_MAX_S, protocol) + 1, size=scheduled.shape[0])
     late = ticks(protocol.trial_seconds - protocol.first_trial_seconds, protocol)
@@ -107,12 +110,23 @@ def plan_session(cfg: SynthConfig, subject: int, protocol: ProtocolConfig = Prot
     window = np.array([ticks(protocol.trial_seconds_for(i), protocol) for i in range(onset.shape[0])], np.int64)
 
     end = block_b + block + ticks(cfg.final_rest_seconds, protocol)
-    segments = np.concatenate([[start], onset[:VIDEOS_PER_BLOCK], [onset[3] + shown[3]],
-                               onset[VIDEOS_PER_BLOCK:], [onset[7] + shown[7]]]).astype(np.int64)
+    segments = np.concatenate(
+        [[start], onset[:VIDEOS_PER_BLOCK], [onset[3] + shown[3]], onset[VIDEOS_PER_BLOCK:], [onset[7] + shown[7]]]
+    ).astype(np.int64)
     period = ticks(PULSE_PERIOD_S, protocol)
     pulses = np.arange(start, end, period, dtype=np.int64) + rng.integers(0, 20, size=(end - start - 1) // period + 1)
 
     tail = ticks(float(rng.uniform(*RECORDING_TAIL_S)), protocol)
     n_samples = (end + tail) // ticks_per_sample(cfg, protocol)
-    return Session(subject, sequence_of(subject), video_order(cfg, subject), onset, shown, window,
-                   segments, pulses, int(end), int(n_samples))
+    return Session(
+        subject,
+        sequence_of(subject),
+        video_order(cfg, subject),
+        onset,
+        shown,
+        window,
+        segments,
+        pulses,
+        int(end),
+        int(n_samples),
+    )

@@ -166,12 +166,20 @@ def pleasantness_changes(rater: Rater, video: str, window_s: float, rng: np.rand
 def level_changes(levels: np.ndarray, rate_hz: int, rater: Rater, rng: np.random.Generator):
     """(times_s, levels) where a `[frame]` level series changes, with human timing noise."""
     frames = np.flatnonzero(np.diff(np.concatenate([[0], levels])))
-    times = (frames + rng.uniform(0, 1, frames.shape[0])) / rate_hz + rng.normal(0, rater.reaction_sd_s, frames.shape[0])
+    times = (frames + rng.uniform(0, 1, frames.shape[0])) / rate_hz + rng.normal(
+        0, rater.reaction_sd_s, frames.shape[0]
+    )
     return np.maximum(times, 0.2), levels[frames]
 
 
-def trial_presses(change_s: np.ndarray, change_level: np.ndarray, window_s: float, warmup_s: float,
-                  rater: Rater, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def trial_presses(
+    change_s: np.ndarray,
+    change_level: np.ndarray,
+    window_s: float,
+    warmup_s: float,
+    rater: Rater,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
     """Keypresses `(times_s [press], keys [press])` of one trial: the changes plus habits."""
     times, keys = list(change_s), list(change_level + 1)
     first = change_s[0] if change_s.shape[0] else window_s
@@ -195,8 +203,9 @@ def trial_presses(change_s: np.ndarray, change_level: np.ndarray, window_s: floa
     return times[keep], keys[keep]
 
 
-def session_presses(cfg: SynthConfig, session, scripts: dict[str, Script], rater: Rater,
-                    protocol: ProtocolConfig = ProtocolConfig()) -> tuple[np.ndarray, np.ndarray]:
+def session_presses(
+    cfg: SynthConfig, session, scripts: dict[str, Script], rater: Rater, protocol: ProtocolConfig = ProtocolConfig()
+) -> tuple[np.ndarray, np.ndarray]:
     """All Response events of the session: `(ticks [press], keys [press])`, sorted, distinct ticks."""
     rng = stream(cfg.seed, "presses", session.subject)
     tps = protocol.log_ticks_per_second
@@ -217,7 +226,7 @@ def session_presses(cfg: SynthConfig, session, scripts: dict[str, Script], rater
         t = int(session.segment_start_ticks[0]) + round(rng.uniform(10.0, 45.0) * tps)
         extra_ticks += [t, t + round(rng.uniform(0.5, 2.0) * tps)]
         extra_keys += [int(rng.integers(2, 5)), 1]
-    for trial, (ticks, keys) in enumerate(per_trial):
+    for trial, (_, keys) in enumerate(per_trial):
         if not (keys.shape[0] and keys[-1] > 1 and rng.uniform() < 0.7):
             continue
         late = int(session.video_end_ticks[trial]) + round(rng.uniform(0.3, 2.5) * tps)  # "1" once the video is over
@@ -234,8 +243,9 @@ def session_presses(cfg: SynthConfig, session, scripts: dict[str, Script], rater
     return ticks[distinct], keys[distinct]
 
 
-def reported_episodes(session, press_ticks: np.ndarray, press_keys: np.ndarray,
-                      max_rating: int = ProtocolConfig().max_rating) -> tuple[Episode, ...]:
+def reported_episodes(
+    session, press_ticks: np.ndarray, press_keys: np.ndarray, max_rating: int = ProtocolConfig().max_rating
+) -> tuple[Episode, ...]:
     """Zero-order hold of the presses inside each trial window, as episodes of intensity > 0."""
     episodes = []
     for trial, video in enumerate(session.video_order):
@@ -246,6 +256,9 @@ def reported_episodes(session, press_ticks: np.ndarray, press_keys: np.ndarray,
         keep = np.concatenate([[True], np.diff(level) != 0])  # repeats do not start a new episode
         t_keep = np.concatenate([t[:-1][keep], [stop]])
         level = level[keep]
-        episodes += [Episode(trial, video, int(a), int(b), int(v))
-                     for a, b, v in zip(t_keep[:-1], t_keep[1:], level) if v > 0 and b > a]
+        episodes += [
+            Episode(trial, video, int(a), int(b), int(v))
+            for a, b, v in zip(t_keep[:-1], t_keep[1:], level)
+            if v > 0 and b > a
+        ]
     return tuple(episodes)

@@ -50,8 +50,9 @@ def _poisson_times(rng: np.random.Generator, rate_fn, start: float, stop: float,
 
 
 def _clusters(rng, starts, lengths, rate) -> np.ndarray:
-    return np.concatenate([_poisson_times(rng, lambda t: np.full_like(t, rate), s, s + n, rate)
-                           for s, n in zip(starts, lengths)])
+    return np.concatenate(
+        [_poisson_times(rng, lambda t: np.full_like(t, rate), s, s + n, rate) for s, n in zip(starts, lengths)]
+    )
 
 
 def _event_times(video: str, rng: np.random.Generator, seconds: float) -> tuple[np.ndarray, np.ndarray]:

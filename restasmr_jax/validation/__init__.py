@@ -8,5 +8,4 @@ ISA), `integrity` (PPG signal loss), `pulse_rate` (PR vs rating), `analysis` (al
 from restasmr_jax.validation.analysis import ValidationInputError, ValidationResult, validate
 from restasmr_jax.validation.report import load_predictions, run_validation, write_report
 
-__all__ = ["ValidationInputError", "ValidationResult", "load_predictions", "run_validation", "validate",
-           "write_report"]
+__all__ = ["ValidationInputError", "ValidationResult", "load_predictions", "run_validation", "validate", "write_report"]

@@ -14,7 +14,7 @@ reported.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import polars as pl
@@ -39,7 +39,7 @@ def loo_correlations(series: np.ndarray) -> np.ndarray:
     others = (series.sum(axis=0, keepdims=True) - series) / (n - 1)
     own_c = series - series.mean(axis=-1, keepdims=True)
     oth_c = others - others.mean(axis=-1, keepdims=True)
-    own_ss, oth_ss = (own_c ** 2).sum(axis=-1), (oth_c ** 2).sum(axis=-1)
+    own_ss, oth_ss = (own_c**2).sum(axis=-1), (oth_c**2).sum(axis=-1)
     # Constant series: exact zero spread up to rounding of the mean subtraction.
     tiny = np.finfo(np.float64).eps * series.shape[-1] * (1.0 + np.abs(series).max()) ** 2
     defined = (own_ss > tiny) & (oth_ss > tiny)
@@ -68,8 +68,9 @@ def summarise_bootstrap(z: np.ndarray, boot_means: np.ndarray, ci_level: float) 
     }
 
 
-def video_agreement(series: np.ndarray, subjects: np.ndarray, bootstrap_means: BootstrapMeans,
-                    stats_cfg: StatsConfig = StatsConfig()) -> dict:
+def video_agreement(
+    series: np.ndarray, subjects: np.ndarray, bootstrap_means: BootstrapMeans, stats_cfg: StatsConfig = StatsConfig()
+) -> dict:
     """LOO-ISA of one video from `series [participant, time]`."""
     r = loo_correlations(series)
     kept = np.isfinite(r)
@@ -87,16 +88,19 @@ def video_agreement(series: np.ndarray, subjects: np.ndarray, bootstrap_means: B
     return {**out, **summarise_bootstrap(z, boot, stats_cfg.ci_level)}
 
 
-def inter_subject_agreement(labels: pl.DataFrame, bootstrap_means: BootstrapMeans | None = None,
-                            stats_cfg: StatsConfig = StatsConfig()) -> dict[str, dict]:
+def inter_subject_agreement(
+    labels: pl.DataFrame, bootstrap_means: BootstrapMeans | None = None, stats_cfg: StatsConfig = StatsConfig()
+) -> dict[str, dict]:
     """LOO-ISA for every video present in the labels, in vid1..vid8 order."""
     bootstrap_means = bootstrap_means or default_bootstrap_means
     out = {}
     for video in VIDEO_CODES:
         subjects, series = rating_matrix(labels, video)
         if subjects.size:
-            out[video] = {"condition": condition_of(video),
-                          **video_agreement(series, subjects, bootstrap_means, stats_cfg)}
+            out[video] = {
+                "condition": condition_of(video),
+                **video_agreement(series, subjects, bootstrap_means, stats_cfg),
+            }
     return out
 
 

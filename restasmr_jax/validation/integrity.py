@@ -95,8 +95,9 @@ def find_signal_loss(x: np.ndarray, fs: float, cfg: ValidationConfig = Validatio
     lost = np.zeros(n + 1, dtype=np.int32)
     np.add.at(lost, sample_start, 1)
     np.add.at(lost, sample_stop, -1)
-    return SignalLoss(np.cumsum(lost[:n]) > 0, np.stack([sample_start, sample_stop], axis=-1).astype(np.int64),
-                      kinds.astype("<U10"))
+    return SignalLoss(
+        np.cumsum(lost[:n]) > 0, np.stack([sample_start, sample_stop], axis=-1).astype(np.int64), kinds.astype("<U10")
+    )
 
 
 def epoch_integrity(loss: SignalLoss, bounds: list[tuple[int, int]], n_samples: int) -> dict:

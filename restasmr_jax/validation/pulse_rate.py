@@ -121,8 +121,9 @@ def refine_peaks(windows: np.ndarray, peaks: np.ndarray, radius: int) -> np.ndar
     return np.where(peaks >= 0, refined, -1)
 
 
-def beats_from_peaks(peaks: np.ndarray, n_peaks: np.ndarray, fs: float,
-                     cfg: ValidationConfig = ValidationConfig()) -> WindowBeats:
+def beats_from_peaks(
+    peaks: np.ndarray, n_peaks: np.ndarray, fs: float, cfg: ValidationConfig = ValidationConfig()
+) -> WindowBeats:
     """Interval filtering and pulse rate from padded peak indices `[window, peak]` (-1 = none)."""
     intervals_ms = np.diff(peaks, axis=-1) * (1000.0 / fs)  # [window, peak - 1]
     present = np.arange(intervals_ms.shape[1]) < (n_peaks[:, None] - 1)
@@ -136,8 +137,12 @@ def beats_from_peaks(peaks: np.ndarray, n_peaks: np.ndarray, fs: float,
     return WindowBeats(60_000.0 / mean_interval, n_peaks, n_kept, n_rejected, peaks)
 
 
-def window_ratings(intensity: np.ndarray, count: int, cfg: ValidationConfig = ValidationConfig(),
-                   label_rate_hz: int = ProtocolConfig().label_rate_hz) -> np.ndarray:
+def window_ratings(
+    intensity: np.ndarray,
+    count: int,
+    cfg: ValidationConfig = ValidationConfig(),
+    label_rate_hz: int = ProtocolConfig().label_rate_hz,
+) -> np.ndarray:
     """Mean 10-Hz rating over each window, `[window]`; NaN for a window the labels do not fully cover."""
     length = round(cfg.pr_window_seconds * label_rate_hz)
     step = round(cfg.pr_step_seconds * label_rate_hz)
@@ -149,8 +154,13 @@ def window_ratings(intensity: np.ndarray, count: int, cfg: ValidationConfig = Va
     return out
 
 
-def trial_windows(epoch: np.ndarray, fs: float, epoch_seconds: float, intensity: np.ndarray,
-                  cfg: ValidationConfig = ValidationConfig()) -> dict[str, np.ndarray]:
+def trial_windows(
+    epoch: np.ndarray,
+    fs: float,
+    epoch_seconds: float,
+    intensity: np.ndarray,
+    cfg: ValidationConfig = ValidationConfig(),
+) -> dict[str, np.ndarray]:
     """All windows of one trial as columns `[window]`: start_s, pulse_rate, rating, beat counts, status."""
     count = n_windows(epoch_seconds, cfg)
     stack = stacked_windows(epoch, fs, count, cfg)
@@ -163,9 +173,11 @@ def trial_windows(epoch: np.ndarray, fs: float, epoch_seconds: float, intensity:
 
     ratings = window_ratings(intensity, count, cfg)
     pulse = padded(beats.pulse_rate, np.nan)
-    status = np.where(np.arange(count) >= present, "missing_ppg",
-                      np.where(np.isfinite(pulse[:count]), np.where(np.isfinite(ratings), "ok", "missing_labels"),
-                               "too_few_beats"))
+    status = np.where(
+        np.arange(count) >= present,
+        "missing_ppg",
+        np.where(np.isfinite(pulse[:count]), np.where(np.isfinite(ratings), "ok", "missing_labels"), "too_few_beats"),
+    )
     return {
         "window": np.arange(count, dtype=np.int64),
         "start_s": np.arange(count) * cfg.pr_step_seconds,
@@ -179,9 +191,18 @@ def trial_windows(epoch: np.ndarray, fs: float, epoch_seconds: float, intensity:
 
 
 WINDOW_SCHEMA = {
-    "subject": pl.Int32, "video": pl.Utf8, "trial_index": pl.Int32, "condition": pl.Utf8,
-    "window": pl.Int64, "start_s": pl.Float64, "pulse_rate": pl.Float64, "rating": pl.Float64,
-    "n_peaks": pl.Int64, "n_kept": pl.Int64, "n_rejected": pl.Int64, "status": pl.Utf8,
+    "subject": pl.Int32,
+    "video": pl.Utf8,
+    "trial_index": pl.Int32,
+    "condition": pl.Utf8,
+    "window": pl.Int64,
+    "start_s": pl.Float64,
+    "pulse_rate": pl.Float64,
+    "rating": pl.Float64,
+    "n_peaks": pl.Int64,
+    "n_kept": pl.Int64,
+    "n_rejected": pl.Int64,
+    "status": pl.Utf8,
 }
 
 
@@ -193,8 +214,9 @@ def windows_frame(rows: list[dict]) -> pl.DataFrame:
     for row in rows:
         n = row["window"].shape[0]
         tags = {k: [row[k]] * n for k in ("subject", "video", "trial_index", "condition")}
-        frames.append(pl.DataFrame({**tags, **{k: row[k] for k in WINDOW_SCHEMA if k not in tags}},
-                                   schema=WINDOW_SCHEMA))
+        frames.append(
+            pl.DataFrame({**tags, **{k: row[k] for k in WINDOW_SCHEMA if k not in tags}}, schema=WINDOW_SCHEMA)
+        )
     return pl.concat(frames)
 
 
@@ -234,24 +256,29 @@ def paired_condition_test(correlations: pl.DataFrame) -> dict:
     Participants with only one analysable condition are listed under
     `excluded` with the reason; they do not enter the test.
     """
-    wide = (correlations.filter(pl.col("r").is_not_null())
-            .pivot(on="condition", index="subject", values="r")
-            .sort("subject"))
+    wide = (
+        correlations.filter(pl.col("r").is_not_null())
+        .pivot(on="condition", index="subject", values="r")
+        .sort("subject")
+    )
     for cond in CONDITIONS:
         if cond not in wide.columns:
             wide = wide.with_columns(pl.lit(None, dtype=pl.Float64).alias(cond))
     paired = wide.drop_nulls(list(CONDITIONS))
     excluded = []
     all_subjects = correlations["subject"].unique().sort().to_list()
-    have = {cond: set(correlations.filter((pl.col("condition") == cond) & pl.col("r").is_not_null())["subject"])
-            for cond in CONDITIONS}
+    have = {
+        cond: set(correlations.filter((pl.col("condition") == cond) & pl.col("r").is_not_null())["subject"])
+        for cond in CONDITIONS
+    }
     for subject in all_subjects:
         missing = [c for c in CONDITIONS if subject not in have[c]]
         if missing:
             reasons = correlations.filter((pl.col("subject") == subject) & pl.col("condition").is_in(missing))
             why = {row["condition"]: row["reason"] for row in reasons.iter_rows(named=True)}
-            excluded.append({"subject": int(subject),
-                             "missing": {c: why.get(c) or "no trials of this condition" for c in missing}})
+            excluded.append(
+                {"subject": int(subject), "missing": {c: why.get(c) or "no trials of this condition" for c in missing}}
+            )
     r_asmr = paired["ASMR"].to_numpy()
     r_nature = paired["Nature"].to_numpy()
     result = {

@@ -39,8 +39,9 @@ def trial_responses(labels: pl.DataFrame, protocol: ProtocolConfig = ProtocolCon
 def behavioural_efficacy(labels: pl.DataFrame, protocol: ProtocolConfig = ProtocolConfig()) -> dict:
     """Participant and per-video responder rates and response durations per condition."""
     trials = trial_responses(labels, protocol)
-    per_participant = (trials.group_by("subject", "condition").agg(pl.col("responded").any())
-                       .sort("subject", "condition"))
+    per_participant = (
+        trials.group_by("subject", "condition").agg(pl.col("responded").any()).sort("subject", "condition")
+    )
     participants = {}
     for cond in CONDITIONS:
         rows = per_participant.filter(pl.col("condition") == cond)
