@@ -28,8 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from restasmr_jax.archive import resolve_archive
 from restasmr_jax.io import biopac
+from restasmr_jax.io.archive import resolve_archive
 
 
 def _timed(fn, *args, **kwargs):

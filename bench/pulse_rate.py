@@ -22,7 +22,7 @@ import pandas as pd
 import scipy.signal
 
 from restasmr_jax.config import SynthConfig, ValidationConfig
-from restasmr_jax.ppg import sample_window
+from restasmr_jax.ingest.ppg import sample_window
 from restasmr_jax.synth import simulate_subject
 from restasmr_jax.validation import pulse_rate as pr
 

@@ -30,8 +30,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from restasmr_jax import metrics, paper_artifact, stats
 from restasmr_jax.config import StatsConfig
+from restasmr_jax.evidence import artifact as paper_artifact
+from restasmr_jax.evidence import metrics, stats
 
 
 def engine(pred, cfg: StatsConfig) -> dict:

@@ -5,7 +5,7 @@ frames x 544 features, 34 participants x 8 videos, the real folds: 144,
 144, 144 and 132 training trials, 12 validation trials each), batch 16,
 hidden 128, 2 layers, dropout 0.3, Adam 5e-4, class-weighted cross-entropy.
 
-- jax: `restasmr_jax.train`'s program -- all folds in one jitted, vmapped
+- jax: `restasmr_jax.learning.fit`'s program -- all folds in one jitted, vmapped
   step with the shared stimulus projection, one CPU device per core
   (`--jax-devices`), the fold axis sharded over them.
 - torch: written the way the authors' code works: per fold a fresh
@@ -97,7 +97,7 @@ def random_tensor(seed: int = 0):
     import numpy as np
 
     from restasmr_jax.config import SUBJECT_IDS, VIDEO_CODES, FeatureConfig, ProtocolConfig, condition_of
-    from restasmr_jax.dataset import TrialTensor
+    from restasmr_jax.tensor.trial_tensor import TrialTensor
 
     rng = np.random.default_rng(seed)
     protocol, features = ProtocolConfig(), FeatureConfig()
@@ -136,7 +136,7 @@ def dense_flops_per_frame(n_in: int, hidden: int, layers: int, n_classes: int = 
 
 
 def fold_sizes(tensor, cfg):
-    from restasmr_jax.splits import make_splits, trial_indices
+    from restasmr_jax.learning.splits import make_splits, trial_indices
 
     splits = make_splits(tensor.subject, cfg)
     return splits, [tuple(len(r) for r in trial_indices(tensor, s)) for s in splits]
@@ -151,7 +151,7 @@ def epoch_gflop(sizes, n_time: int, per_frame: int) -> float:
 
 
 def run_jax(args) -> dict:
-    from restasmr_jax import train
+    from restasmr_jax.learning import fit as train
 
     n_devices = train.use_cpu_devices(args.jax_devices)
     import jax
@@ -202,7 +202,7 @@ def run_torch(args) -> dict:
     import torch
 
     from restasmr_jax.config import TrainConfig
-    from restasmr_jax.splits import trial_indices
+    from restasmr_jax.learning.splits import trial_indices
 
     cfg = TrainConfig()
     torch.manual_seed(cfg.seed)

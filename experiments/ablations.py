@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 from restasmr_jax.config import XGBConfig
-from restasmr_jax.pipeline import run_ablations
-from restasmr_jax.run_options import ABLATION_MODELS, add_run_flags, options_from_args
-from restasmr_jax.train import use_cpu_devices
+from restasmr_jax.learning.fit import use_cpu_devices
+from restasmr_jax.runs.options import ABLATION_MODELS, add_run_flags, options_from_args
+from restasmr_jax.runs.pipeline import run_ablations
 
 DESCRIPTION = """\
 Trains the BiLSTM with the same protocol on each feature set -- fusion (544 columns), video-only

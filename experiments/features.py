@@ -11,11 +11,11 @@ import json
 import sys
 from pathlib import Path
 
-from restasmr_jax.archive import ArchiveError
-from restasmr_jax.assemble import AssembleError, build_features_report
 from restasmr_jax.features.weights import WeightsError
-from restasmr_jax.ingest import IngestError
+from restasmr_jax.ingest.tables import IngestError
+from restasmr_jax.io.archive import ArchiveError
 from restasmr_jax.io.stimuli import StimulusError
+from restasmr_jax.tensor.assemble import AssembleError, build_features_report
 
 BAD_INPUT = (ArchiveError, IngestError, StimulusError, WeightsError, AssembleError)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from restasmr_jax.pipeline import run_fusion
-from restasmr_jax.run_options import add_run_flags, options_from_args
-from restasmr_jax.train import use_cpu_devices
+from restasmr_jax.learning.fit import use_cpu_devices
+from restasmr_jax.runs.options import add_run_flags, options_from_args
+from restasmr_jax.runs.pipeline import run_fusion
 
 DESCRIPTION = """\
 Raw archive -> ingestion -> features -> the 2-layer BiLSTM fusion model trained on all four
@@ -17,7 +17,7 @@ baseline and within-ASMR metrics, the video-level table and the tinglegram figur
 
 With no arguments it uses data/ if the real REST-ASMR archive is there, otherwise the seeded
 synthetic archive (generated once into data/synthetic/, every output labelled "synthetic").
-Writes a new folder runs/<UTC time>-fusion/ (see restasmr_jax.pipeline for its contents) and
+Writes a new folder runs/<UTC time>-fusion/ (see restasmr_jax.runs.pipeline for its contents) and
 prints a summary. Every paper constant has a flag; left out, it keeps the paper's value."""
 
 

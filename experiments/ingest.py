@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from restasmr_jax.archive import ArchiveError
-from restasmr_jax.ingest import IngestError, run_ingest
+from restasmr_jax.ingest.tables import IngestError, run_ingest
+from restasmr_jax.io.archive import ArchiveError
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,8 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from restasmr_jax.repredict import run_predict
-from restasmr_jax.train import use_cpu_devices
+from restasmr_jax.learning.fit import use_cpu_devices
+from restasmr_jax.runs.repredict import run_predict
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -8,8 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from restasmr_jax.config import StatsConfig
-from restasmr_jax.paper_artifact import ArtifactNotFoundError, default_artifact_path
-from restasmr_jax.tables import reproduce_paper
+from restasmr_jax.evidence.artifact import ArtifactNotFoundError, default_artifact_path
+from restasmr_jax.evidence.tables import reproduce_paper
 
 DESCRIPTION = """\
 Loads the authors' serialized test predictions (68 trials, 4 folds) with a restricted unpickler that

@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from restasmr_jax.archive import SYNTH_MARKER, ensure_synthetic
 from restasmr_jax.config import SUBJECT_IDS, SynthConfig
+from restasmr_jax.io.archive import SYNTH_MARKER, ensure_synthetic
 
 
 def main(argv: list[str] | None = None) -> None:

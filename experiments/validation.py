@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from restasmr_jax.archive import ArchiveError
-from restasmr_jax.ingest import IngestError
-from restasmr_jax.paper_artifact import ArtifactError
+from restasmr_jax.evidence.artifact import ArtifactError
+from restasmr_jax.ingest.tables import IngestError
+from restasmr_jax.io.archive import ArchiveError
 from restasmr_jax.validation import ValidationInputError, run_validation
 
 

@@ -84,7 +84,7 @@ def write_manifest(
     input_hashes: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write `<run_dir>/manifest.json`; `archive` is a `restasmr_jax.archive.Archive`."""
+    """Write `<run_dir>/manifest.json`; `archive` is a `restasmr_jax.io.archive.Archive`."""
     try:
         import jax
 

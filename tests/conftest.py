@@ -13,8 +13,8 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 @pytest.fixture(scope="session")
 def tiny_archive(tmp_path_factory):
     """A 4-participant synthetic archive in the real raw formats (generated once per session)."""
-    from restasmr_jax.archive import ensure_synthetic
     from restasmr_jax.config import SynthConfig
+    from restasmr_jax.io.archive import ensure_synthetic
 
     root = tmp_path_factory.mktemp("archive") / "synthetic"
     return ensure_synthetic(root, SynthConfig(seed=7, n_subjects=4), progress=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from restasmr_jax.config import VIDEO_CODES, FeatureConfig, TrainConfig, condition_of
-from restasmr_jax.dataset import TrialTensor
+from restasmr_jax.tensor.trial_tensor import TrialTensor
 
 AV_DIM = FeatureConfig().video_dim + FeatureConfig().audio_dim
 

@@ -10,13 +10,13 @@ import polars as pl
 import pytest
 from avi_clips import write_clip
 
-from restasmr_jax import assemble
-from restasmr_jax.archive import Archive
-from restasmr_jax.assemble import AssembleError, build_tensor, export_long_parquet, load_or_build_tensor
 from restasmr_jax.config import STIMULUS_FILES, VIDEO_CODES, FeatureConfig, ProtocolConfig, condition_of
 from restasmr_jax.features.audio import AUDIO_COLUMNS
 from restasmr_jax.io import stimuli
+from restasmr_jax.io.archive import Archive
 from restasmr_jax.io.stimuli import StimulusError
+from restasmr_jax.tensor import assemble
+from restasmr_jax.tensor.assemble import AssembleError, build_tensor, export_long_parquet, load_or_build_tensor
 
 PAPER = ProtocolConfig()
 # 3.0-s trials after a 1.0-s warm-up: trial 0 has 17 valid steps, the others 20 (the paper's 507/550 in small)
@@ -356,7 +356,7 @@ def test_summary_counts(paper_case):
 
 @pytest.mark.slow
 def test_synthetic_archive_end_to_end(tiny_archive, tmp_path):
-    from restasmr_jax.ingest import ingest_archive
+    from restasmr_jax.ingest.tables import ingest_archive
 
     full = ingest_archive(tiny_archive, cache_dir=tmp_path / "ingest", progress=False)
     keep = pl.col("video").is_in(["vid2", "vid6"])  # two full-size stimuli keep the test short

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from fake_tensor import make_tensor
 
-from restasmr_jax.models.bilstm import BiLSTMTagger, FrameInputs, dropout_keep, init_params
-from restasmr_jax.models.lstm import lstm_recurrence, lstm_recurrence_reference
-from restasmr_jax.train import feature_columns
+from restasmr_jax.learning.fit import feature_columns
+from restasmr_jax.learning.models.bilstm import BiLSTMTagger, FrameInputs, dropout_keep, init_params
+from restasmr_jax.learning.models.lstm import lstm_recurrence, lstm_recurrence_reference
 
 H = 8
 

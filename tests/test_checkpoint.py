@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 from fake_tensor import TINY_TRAIN, make_tensor
 
-from restasmr_jax import checkpoint, fold_batches, train
-from restasmr_jax.splits import make_splits
+from restasmr_jax.learning import batches as fold_batches
+from restasmr_jax.learning import checkpoint
+from restasmr_jax.learning import fit as train
+from restasmr_jax.learning.splits import make_splits
 
 CFG = dataclasses.replace(TINY_TRAIN, epochs=4)
 

@@ -10,8 +10,8 @@ from test_biopac import export
 from test_presentation import ONSETS, protocol_rows, write_log
 
 from experiments.ingest import main as ingest_cli
-from restasmr_jax.archive import open_archive
-from restasmr_jax.ingest import IngestError, IngestWarning, ingest_archive, run_ingest
+from restasmr_jax.ingest.tables import IngestError, IngestWarning, ingest_archive, run_ingest
+from restasmr_jax.io.archive import open_archive
 
 INTERVAL_MS = 50.0  # a 20-Hz stand-in keeps the hand-made exports small; the arithmetic is the same
 TICKS_PER_SAMPLE = 500

@@ -1,4 +1,4 @@
-"""Frame metrics (restasmr_jax.metrics) against scikit-learn on random and edge-case inputs."""
+"""Frame metrics (restasmr_jax.evidence.metrics) against scikit-learn on random and edge-case inputs."""
 
 import warnings
 
@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support, roc_auc_score
 
-from restasmr_jax import metrics
+from restasmr_jax.evidence import metrics
 
 N_TRIALS, N_TIME = 5, 7  # one shape for every property test: one compilation
 

@@ -6,9 +6,9 @@ import pickle
 import numpy as np
 import pytest
 
-from restasmr_jax import paper_artifact
-from restasmr_jax.paper_artifact import ArtifactError, ArtifactNotFoundError
-from restasmr_jax.predictions import Predictions
+from restasmr_jax.evidence import artifact as paper_artifact
+from restasmr_jax.evidence.artifact import ArtifactError, ArtifactNotFoundError
+from restasmr_jax.evidence.predictions import Predictions
 
 ARTIFACT = paper_artifact.default_artifact_path()
 needs_artifact = pytest.mark.skipif(

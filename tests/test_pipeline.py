@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 from fake_tensor import make_tensor
 
-from restasmr_jax import pipeline, repredict
-from restasmr_jax import splits as splits_mod
 from restasmr_jax.config import StatsConfig, TrainConfig, XGBConfig
-from restasmr_jax.dataset import TrialTensor
-from restasmr_jax.paper_artifact import load_predictions
-from restasmr_jax.run_options import RunOptions, add_run_flags, load_options, options_from_args
+from restasmr_jax.evidence.artifact import load_predictions
+from restasmr_jax.learning import splits as splits_mod
+from restasmr_jax.runs import pipeline, repredict
+from restasmr_jax.runs.options import RunOptions, add_run_flags, load_options, options_from_args
+from restasmr_jax.tensor.trial_tensor import TrialTensor
 
 N_TIME = 20
 TINY_TRAIN = TrainConfig(epochs=2, hidden=8, batch_size=8, n_seeds=2)  # the seed axis too
@@ -54,7 +54,7 @@ def fusion_run(tmp_path_factory):
 
     Returns the run folder, the tensor and what the folder held right after the failure.
     """
-    from restasmr_jax import train
+    from restasmr_jax.learning import fit as train
 
     tmp = tmp_path_factory.mktemp("pipeline")
     tensor = tiny_tensor()

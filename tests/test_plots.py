@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from restasmr_jax import plots
-from restasmr_jax.predictions import Predictions
+from restasmr_jax.evidence import figures as plots
+from restasmr_jax.evidence.predictions import Predictions
 
 
 def predictions(subjects=(27, 27, 5, 5), seed=0) -> Predictions:

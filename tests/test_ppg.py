@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from restasmr_jax.ppg import PPGError, epoch_ppg, sample_window, zscore
+from restasmr_jax.ingest.ppg import PPGError, epoch_ppg, sample_window, zscore
 
 
 @pytest.mark.parametrize(

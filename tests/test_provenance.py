@@ -5,8 +5,9 @@ import json
 
 import pytest
 
-from restasmr_jax import archive, manifest, storage
+from restasmr_jax import manifest, storage
 from restasmr_jax.config import ProtocolConfig, StatsConfig
+from restasmr_jax.io import archive
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from restasmr_jax.config import SynthConfig, ValidationConfig
-from restasmr_jax.ppg import sample_window
+from restasmr_jax.ingest.ppg import sample_window
 from restasmr_jax.synth.physiology import synth_ppg
 from restasmr_jax.synth.subject import simulate_subject
 from restasmr_jax.validation import pulse_rate as pr

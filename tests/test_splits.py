@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from restasmr_jax.config import SUBJECT_IDS, TrainConfig
-from restasmr_jax.splits import (
+from restasmr_jax.learning.splits import (
     FoldSplit,
     SplitError,
     authors_order,

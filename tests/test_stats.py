@@ -1,4 +1,4 @@
-"""Resampling engine (restasmr_jax.stats) against slow numpy/sklearn loops fed the same resamples."""
+"""Resampling engine (restasmr_jax.evidence.stats) against slow numpy/sklearn loops fed the same resamples."""
 
 import jax
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import scipy.stats
 from test_metrics import assert_metrics_equal, masked_rows, sklearn_metrics
 
-from restasmr_jax import metrics, stats
+from restasmr_jax.evidence import metrics, stats
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Tables (restasmr_jax.tables) and `python -m experiments.reproduce_paper` against the paper's numbers."""
+"""Tables (restasmr_jax.evidence.tables) and `python -m experiments.reproduce_paper` against the paper's numbers."""
 
 import json
 
@@ -7,9 +7,10 @@ import pytest
 from sklearn.metrics import f1_score
 
 from experiments import reproduce_paper
-from restasmr_jax import paper_artifact, stats, tables
 from restasmr_jax.config import StatsConfig
-from restasmr_jax.predictions import Predictions
+from restasmr_jax.evidence import artifact as paper_artifact
+from restasmr_jax.evidence import stats, tables
+from restasmr_jax.evidence.predictions import Predictions
 
 ARTIFACT = paper_artifact.default_artifact_path()
 needs_artifact = pytest.mark.skipif(

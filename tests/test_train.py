@@ -10,8 +10,8 @@ import optax
 import pytest
 from fake_tensor import TINY_TRAIN, make_tensor
 
-from restasmr_jax import train
-from restasmr_jax.splits import make_splits, trial_indices
+from restasmr_jax.learning import fit as train
+from restasmr_jax.learning.splits import make_splits, trial_indices
 
 CFG = TINY_TRAIN
 
@@ -239,11 +239,11 @@ def test_predict_uses_each_trials_test_fold(fitted, tensor, splits):
 SHARDED_SCRIPT = """
 import json, sys
 sys.path.insert(0, {tests!r})
-from restasmr_jax import train
+from restasmr_jax.learning import fit as train
 assert train.use_cpu_devices(2) == 2
 import dataclasses, jax, numpy as np
 from fake_tensor import TINY_TRAIN, make_tensor
-from restasmr_jax.splits import make_splits
+from restasmr_jax.learning.splits import make_splits
 tensor = make_tensor(n_subjects=8, n_time=16)
 cfg = dataclasses.replace(TINY_TRAIN, epochs=2)
 fit = train.fit(tensor, make_splits(tensor.subject, cfg), cfg, progress=False)

@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from restasmr_jax import plots
 from restasmr_jax.config import SynthConfig, condition_of
-from restasmr_jax.paper_artifact import default_artifact_path
-from restasmr_jax.ppg import sample_window
+from restasmr_jax.evidence import figures as plots
+from restasmr_jax.evidence.artifact import default_artifact_path
+from restasmr_jax.ingest.ppg import sample_window
 from restasmr_jax.synth import simulate_subject
 from restasmr_jax.validation import load_predictions, run_validation
 

@@ -191,7 +191,7 @@ def test_report_is_written_and_printed(validated, tmp_path):
 
 
 def test_tinglegram_falls_back_and_says_so(validated, tmp_path):
-    from restasmr_jax.predictions import Predictions
+    from restasmr_jax.evidence.predictions import Predictions
 
     _, _, result = validated
     raw = np.zeros((2, 550), np.int32)

@@ -1,12 +1,13 @@
-"""Video-level classification (restasmr_jax.video_level) on small cases and the published predictions."""
+"""Video-level classification (restasmr_jax.evidence.video_level) on small cases and the published predictions."""
 
 import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, roc_auc_score
 
-from restasmr_jax import metrics, paper_artifact, video_level
 from restasmr_jax.config import StatsConfig
-from restasmr_jax.predictions import Predictions
+from restasmr_jax.evidence import artifact as paper_artifact
+from restasmr_jax.evidence import metrics, video_level
+from restasmr_jax.evidence.predictions import Predictions
 
 ARTIFACT = paper_artifact.default_artifact_path()
 needs_artifact = pytest.mark.skipif(not ARTIFACT.is_file(), reason=f"authors' artifact not at {ARTIFACT}")

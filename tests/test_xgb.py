@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from restasmr_jax.config import VIDEO_CODES, TrainConfig, XGBConfig, condition_of
-from restasmr_jax.dataset import TrialTensor
-from restasmr_jax.splits import make_splits
-from restasmr_jax.xgb import feature_columns, fold_trials, frame_rows, run_xgb
+from restasmr_jax.learning.splits import make_splits
+from restasmr_jax.learning.xgb import feature_columns, fold_trials, frame_rows, run_xgb
+from restasmr_jax.tensor.trial_tensor import TrialTensor
 
 PAD_VALUE = 5.0  # carried by padded frames; a booster that saw them would learn "5.0 -> no tingle"
 

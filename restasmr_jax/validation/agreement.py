@@ -6,7 +6,7 @@ all other participants.  A participant whose own series is constant, or
 whose "others" mean is constant, has no defined r and is skipped — never
 turned into NaN that poisons the mean.  The kept r are Fisher-z transformed;
 10,000 bootstrap means of z (seed 42) come from the shared resampling core
-in `restasmr_jax.stats`; mean r = tanh(mean z), the 95 % CI is tanh of the
+in `restasmr_jax.evidence.stats`; mean r = tanh(mean z), the 95 % CI is tanh of the
 2.5/97.5 percentiles of the bootstrap means, and the one-sided p is the
 fraction of bootstrap means <= 0.  Every video (ASMR and Nature) is
 reported.
@@ -106,6 +106,6 @@ def inter_subject_agreement(
 
 def default_bootstrap_means(values: np.ndarray, seed: int, n_resamples: int) -> np.ndarray:
     """Bootstrap means of `values [item]` from the project's vectorised resampling core."""
-    from restasmr_jax import stats
+    from restasmr_jax.evidence import stats
 
     return np.asarray(stats.bootstrap_means(values, seed=seed, n_resamples=n_resamples))

@@ -19,7 +19,7 @@ import polars as pl
 from tqdm.auto import tqdm
 
 from restasmr_jax.config import ProtocolConfig, StatsConfig, ValidationConfig
-from restasmr_jax.ppg import sample_window
+from restasmr_jax.ingest.ppg import sample_window
 from restasmr_jax.validation import agreement, integrity, pulse_rate, responders
 
 RecordingLoader = Callable[[int], Any]  # subject -> object with .samples [sample, channel], .interval_ms; or None

@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from restasmr_jax import manifest, plots, storage
+from restasmr_jax import manifest, storage
 from restasmr_jax.config import STIMULUS_FILES, ProtocolConfig, StatsConfig, ValidationConfig, to_dict
-from restasmr_jax.predictions import Predictions
+from restasmr_jax.evidence import figures as plots
+from restasmr_jax.evidence.predictions import Predictions
 from restasmr_jax.validation.analysis import ValidationInputError, ValidationResult, validate
 
 FIGURES = {
@@ -38,7 +39,7 @@ def load_predictions(path: str | os.PathLike) -> Predictions:
     `paper_fusion_results_4_fold.pkl`), or a run folder, in which the first
     `predictions/seed0.pkl` is used (the fusion model's when there are several).
     """
-    from restasmr_jax.paper_artifact import load_predictions as read_predictions
+    from restasmr_jax.evidence.artifact import load_predictions as read_predictions
 
     path = Path(path)
     if path.is_dir():
@@ -326,8 +327,8 @@ def run_validation(
     `out`: the folder to write into (created); default a new `runs/<UTC stamp>-validation`.
     `predictions`: a run's predictions (.pkl or run folder) or the authors' .pkl, for Fig. 6.
     """
-    from restasmr_jax.archive import input_hashes, resolve_archive
-    from restasmr_jax.ingest import ingest_archive
+    from restasmr_jax.ingest.tables import ingest_archive
+    from restasmr_jax.io.archive import input_hashes, resolve_archive
     from restasmr_jax.io.biopac import read_biopac
 
     archive = resolve_archive(data_dir, progress=progress)

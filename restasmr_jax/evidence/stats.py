@@ -54,7 +54,7 @@ import scipy.stats
 from jax.extend.random import threefry_2x32
 
 from restasmr_jax.config import StatsConfig
-from restasmr_jax.metrics import (
+from restasmr_jax.evidence.metrics import (
     FAST_COMPILE,
     METRICS,
     ScoringProblem,

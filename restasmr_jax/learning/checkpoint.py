@@ -31,7 +31,7 @@ import orbax.checkpoint as ocp
 
 from restasmr_jax import storage
 from restasmr_jax.config import TrainConfig
-from restasmr_jax.splits import FoldSplit, load_splits
+from restasmr_jax.learning.splits import FoldSplit, load_splits
 
 CONFIG_FILE = "config.json"
 STATE_DIR = "state"
@@ -125,7 +125,7 @@ class LoadedRun(NamedTuple):
 
 def load_run(run_dir: str | Path) -> LoadedRun:
     """Config, splits and the selected parameters of a run's latest checkpoint, to re-predict bit-identically."""
-    from restasmr_jax import train  # train imports this module
+    from restasmr_jax.learning import fit as train  # train imports this module
 
     run_dir = Path(run_dir)
     cfg, _, n_features = read_config(run_dir)

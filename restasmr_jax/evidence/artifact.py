@@ -31,7 +31,7 @@ import numpy as np
 
 from restasmr_jax import storage
 from restasmr_jax.config import VIDEO_CODES, condition_of
-from restasmr_jax.predictions import Predictions
+from restasmr_jax.evidence.predictions import Predictions
 
 ARTIFACT_NAME = "paper_fusion_results_4_fold.pkl"
 ARTIFACT_SOURCE = (
@@ -69,7 +69,7 @@ class ArtifactNotFoundError(ArtifactError, FileNotFoundError):
 
 def default_artifact_path() -> Path:
     """`<repo root>/../shared/artifacts/paper_fusion_results_4_fold.pkl` (where CI puts it)."""
-    return Path(__file__).resolve().parent.parent.parent / "shared" / "artifacts" / ARTIFACT_NAME
+    return Path(__file__).resolve().parents[3] / "shared" / "artifacts" / ARTIFACT_NAME
 
 
 class SafeUnpickler(pickle.Unpickler):

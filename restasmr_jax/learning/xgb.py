@@ -35,9 +35,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from restasmr_jax.config import FeatureConfig, XGBConfig
-from restasmr_jax.dataset import TrialTensor
-from restasmr_jax.predictions import Predictions
-from restasmr_jax.splits import FoldSplit, trial_indices
+from restasmr_jax.evidence.predictions import Predictions
+from restasmr_jax.learning.splits import FoldSplit, trial_indices
+from restasmr_jax.tensor.trial_tensor import TrialTensor
 
 DECISION_THRESHOLD = 0.5  # XGBClassifier.predict's cut on P(tingle)
 

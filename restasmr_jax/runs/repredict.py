@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from restasmr_jax import storage
-from restasmr_jax.dataset import TrialTensor
-from restasmr_jax.pipeline import (
+from restasmr_jax.evidence.predictions import Predictions
+from restasmr_jax.runs.options import RunOptions, load_options
+from restasmr_jax.runs.pipeline import (
     CHECKPOINT_DIR,
     Data,
     PipelineError,
@@ -20,8 +21,7 @@ from restasmr_jax.pipeline import (
     prepare_data,
     xgboost_dir,
 )
-from restasmr_jax.predictions import Predictions
-from restasmr_jax.run_options import RunOptions, load_options
+from restasmr_jax.tensor.trial_tensor import TrialTensor
 
 
 def run_predict(run_dir: Path, *, tensor: TrialTensor | None = None, progress: bool = True) -> dict:
@@ -32,8 +32,9 @@ def run_predict(run_dir: Path, *, tensor: TrialTensor | None = None, progress: b
     verdict: bit-identical or the largest differences.  Nothing saved by
     the run is overwritten.
     """
-    from restasmr_jax import checkpoint, train
-    from restasmr_jax import splits as splits_mod
+    from restasmr_jax.learning import checkpoint
+    from restasmr_jax.learning import fit as train
+    from restasmr_jax.learning import splits as splits_mod
 
     run_dir = Path(run_dir)
     options = replace(load_options(run_dir), progress=progress)
@@ -75,7 +76,7 @@ def repredict_xgboost(xgb_dir: Path, data: Data, splits, options: RunOptions) ->
     """Reload the saved per-fold boosters, re-score the test frames, compare with the saved predictions."""
     import xgboost
 
-    from restasmr_jax.xgb import predict_xgb
+    from restasmr_jax.learning.xgb import predict_xgb
 
     boosters = []
     for split in splits:

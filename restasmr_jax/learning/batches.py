@@ -34,7 +34,7 @@ from flax import struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from restasmr_jax.config import FeatureConfig, TrainConfig
-from restasmr_jax.splits import FoldSplit, trial_indices
+from restasmr_jax.learning.splits import FoldSplit, trial_indices
 
 EVAL_CHUNK = 32  # trials per evaluation call (bounds memory on large validation/test sets)
 

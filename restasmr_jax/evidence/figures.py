@@ -23,7 +23,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from restasmr_jax import storage
 from restasmr_jax.config import STIMULUS_FILES, ValidationConfig
-from restasmr_jax.predictions import Predictions
+from restasmr_jax.evidence.predictions import Predictions
 
 COLORS = {
     "ASMR": "#3b6fb6",

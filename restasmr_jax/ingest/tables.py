@@ -26,13 +26,13 @@ import numpy as np
 import polars as pl
 from tqdm.auto import tqdm
 
-from restasmr_jax import archive as archive_lib
 from restasmr_jax import manifest, storage
 from restasmr_jax.config import ProtocolConfig, to_dict
+from restasmr_jax.ingest.labels import build_timeline, dense_labels
+from restasmr_jax.ingest.ppg import PPGError, epoch_ppg
+from restasmr_jax.io import archive as archive_lib
 from restasmr_jax.io.biopac import BiopacFormatError, read_biopac
 from restasmr_jax.io.presentation import LogFormatError, read_log, subject_from_filename
-from restasmr_jax.labels import build_timeline, dense_labels
-from restasmr_jax.ppg import PPGError, epoch_ppg
 
 PPG_SCHEMA = {
     "subject": pl.Int32,

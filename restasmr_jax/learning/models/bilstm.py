@@ -43,7 +43,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from restasmr_jax.models.lstm import N_GATES, lstm_recurrence, lstm_recurrence_reference
+from restasmr_jax.learning.models.lstm import N_GATES, lstm_recurrence, lstm_recurrence_reference
 
 N_DIRECTIONS = 2
 

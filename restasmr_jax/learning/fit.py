@@ -45,7 +45,8 @@ import optax
 from flax import struct
 
 from restasmr_jax.config import TrainConfig
-from restasmr_jax.fold_batches import (  # noqa: F401  (PlanError, use_cpu_devices re-exported)
+from restasmr_jax.evidence.predictions import Predictions
+from restasmr_jax.learning.batches import (  # noqa: F401  (PlanError, use_cpu_devices re-exported)
     Batch,
     Placement,
     Plan,
@@ -60,9 +61,8 @@ from restasmr_jax.fold_batches import (  # noqa: F401  (PlanError, use_cpu_devic
     replica_keys,
     use_cpu_devices,
 )
-from restasmr_jax.models.bilstm import BiLSTMTagger, FrameInputs, init_params
-from restasmr_jax.predictions import Predictions
-from restasmr_jax.splits import FoldSplit
+from restasmr_jax.learning.models.bilstm import BiLSTMTagger, FrameInputs, init_params
+from restasmr_jax.learning.splits import FoldSplit
 
 INIT_TAG, DROPOUT_TAG = 0, 1
 
@@ -361,8 +361,8 @@ def fit(
     """
     from tqdm import tqdm
 
-    from restasmr_jax import checkpoint
-    from restasmr_jax.splits import dataset_key, save_splits
+    from restasmr_jax.learning import checkpoint
+    from restasmr_jax.learning.splits import dataset_key, save_splits
 
     session = make_session(tensor, splits, cfg)
     plan, place, program = session.plan, session.place, session.program
@@ -476,7 +476,7 @@ def fit(
 def _selected_params(params_or_fit, cfg: TrainConfig):
     if isinstance(params_or_fit, FitResult):
         return params_or_fit.params
-    from restasmr_jax.checkpoint import LoadedRun
+    from restasmr_jax.learning.checkpoint import LoadedRun
 
     if isinstance(params_or_fit, LoadedRun):
         return params_or_fit.params

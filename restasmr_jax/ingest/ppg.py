@@ -15,7 +15,7 @@ import numpy as np
 import scipy.signal
 
 from restasmr_jax.config import ProtocolConfig
-from restasmr_jax.labels import ticks
+from restasmr_jax.ingest.labels import ticks
 
 
 class PPGError(ValueError):

@@ -89,7 +89,8 @@ def open_archive(root: str | os.PathLike) -> Archive:
 
 # What decides the generator's bytes besides the SynthConfig: its own source, the constants
 # in config.py, and the libraries whose output it writes (numpy's streams, PyAV's encoders).
-_GENERATOR_SOURCES = (Path(__file__).with_name("config.py"), *sorted(Path(__file__).with_name("synth").glob("*.py")))
+_PACKAGE = Path(__file__).resolve().parent.parent
+_GENERATOR_SOURCES = (_PACKAGE / "config.py", *sorted((_PACKAGE / "synth").glob("*.py")))
 _GENERATOR_LIBRARIES = ("numpy", "av")
 
 

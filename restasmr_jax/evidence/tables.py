@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from restasmr_jax import manifest, paper_artifact, storage
+from restasmr_jax import manifest, storage
 from restasmr_jax.config import StatsConfig, to_dict
-from restasmr_jax.metrics import scoring_problem
-from restasmr_jax.predictions import Predictions
-from restasmr_jax.stats import evaluate, paired_bootstrap
-from restasmr_jax.video_level import video_level
+from restasmr_jax.evidence import artifact as paper_artifact
+from restasmr_jax.evidence.metrics import scoring_problem
+from restasmr_jax.evidence.predictions import Predictions
+from restasmr_jax.evidence.stats import evaluate, paired_bootstrap
+from restasmr_jax.evidence.video_level import video_level
 
 TABLE1_ROWS = ("accuracy", "macro_f1", "macro_precision", "macro_recall", "nature_specificity")
 WITHIN_ASMR_ROWS = ("asmr_accuracy", "asmr_macro_f1", "asmr_auroc")

@@ -44,10 +44,10 @@ import numpy as np
 
 from restasmr_jax import manifest, storage
 from restasmr_jax.config import TrainConfig, ValidationConfig
-from restasmr_jax.dataset import TrialTensor
-from restasmr_jax.predictions import Predictions
-from restasmr_jax.report import ablation_report, fusion_report, print_summary
-from restasmr_jax.run_options import OptionsError, RunOptions, load_options, save_options
+from restasmr_jax.evidence.predictions import Predictions
+from restasmr_jax.runs.options import OptionsError, RunOptions, load_options, save_options
+from restasmr_jax.runs.report import ablation_report, fusion_report, print_summary
+from restasmr_jax.tensor.trial_tensor import TrialTensor
 
 DATA_FILE = "data.json"
 PREDICTIONS_DIR = "predictions"
@@ -65,7 +65,7 @@ class Data:
 
     tensor: TrialTensor
     source: str  # "real" | "synthetic" | whatever a fabricated tensor's provenance says
-    archive: object | None = None  # restasmr_jax.archive.Archive
+    archive: object | None = None  # restasmr_jax.io.archive.Archive
     input_hashes: dict = field(default_factory=dict)
     video_weights: str | None = None
 
@@ -189,10 +189,10 @@ def prepare_data(
         weights = tensor.provenance.get("weights", {}).get("spec", tensor.provenance.get("video_weights"))
         data = Data(tensor=tensor, source=source, video_weights=weights)
     else:
-        from restasmr_jax import archive as archive_mod
-        from restasmr_jax.assemble import load_or_build_tensor
         from restasmr_jax.features.video import resolve_weights_spec
-        from restasmr_jax.ingest import ingest_archive
+        from restasmr_jax.ingest.tables import ingest_archive
+        from restasmr_jax.io import archive as archive_mod
+        from restasmr_jax.tensor.assemble import load_or_build_tensor
 
         with timings.stage("archive", options.progress):
             archive = archive_mod.resolve_archive(options.data_dir, synth=options.synth, progress=options.progress)
@@ -234,7 +234,7 @@ def check_same_data(run_dir: Path, data: Data) -> None:
 
 def make_or_load_splits(tensor: TrialTensor, cfg: TrainConfig, folder: Path):
     """E1's folds, saved once per run folder; a resumed run reloads and checks them."""
-    from restasmr_jax import splits as splits_mod
+    from restasmr_jax.learning import splits as splits_mod
 
     splits = splits_mod.make_splits(np.unique(tensor.subject), cfg)
     path = Path(folder) / splits_mod.split_file_name(tensor)
@@ -262,14 +262,14 @@ def booster_path(model_dir: Path, fold: int) -> Path:
 
 def save_predictions(path: Path, pred: Predictions) -> Path:
     """The published artifact's pickle schema plus `mask` and `fold` (C's writer)."""
-    from restasmr_jax.paper_artifact import write_predictions
+    from restasmr_jax.evidence.artifact import write_predictions
 
     return write_predictions(path, pred)
 
 
 def load_predictions(path: Path, n_frames: int) -> Predictions:
     """Read back through the safe unpickler (numpy arrays and builtin containers only)."""
-    from restasmr_jax.paper_artifact import load_predictions as read
+    from restasmr_jax.evidence.artifact import load_predictions as read
 
     return read(path, n_frames=n_frames)
 
@@ -290,7 +290,7 @@ def train_and_predict(
     A model folder whose predictions are all present is finished: they are
     read back instead of retraining.
     """
-    from restasmr_jax import train
+    from restasmr_jax.learning import fit as train
 
     paths = prediction_paths(model_dir, cfg.n_seeds)
     if resume and all(p.exists() for p in paths):
@@ -316,7 +316,7 @@ def train_and_predict(
 
 def tinglegram_stage(pred: Predictions, options: RunOptions, run_dir: Path, source: str) -> list[Path]:
     """Fig. 6 for one test participant (the paper's participant 27 by default)."""
-    from restasmr_jax import plots
+    from restasmr_jax.evidence import figures as plots
 
     cfg = ValidationConfig()
     subject = plots.pick_tinglegram_subject(pred, options.tinglegram_subject or cfg.tinglegram_subject)
@@ -428,7 +428,7 @@ def run_ablations(options: RunOptions = RunOptions(), *, tensor: TrialTensor | N
 
 def xgboost_stage(run: Stages) -> Predictions:
     """SPEC §8 on the same folds; saves predictions, per-fold boosters (reloadable JSON) and fold sizes."""
-    from restasmr_jax.xgb import run_xgb
+    from restasmr_jax.learning.xgb import run_xgb
 
     model_dir = xgboost_dir(run.run_dir)
     path = prediction_paths(model_dir, 1)[0]

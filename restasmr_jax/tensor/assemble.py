@@ -33,11 +33,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from restasmr_jax import archive as archive_mod
 from restasmr_jax import storage
 from restasmr_jax.config import STIMULUS_FILES, VIDEO_CODES, FeatureConfig, ProtocolConfig, condition_of
-from restasmr_jax.dataset import TrialTensor
 from restasmr_jax.features.audio import AUDIO_COLUMNS
+from restasmr_jax.io import archive as archive_mod
+from restasmr_jax.tensor.trial_tensor import TrialTensor
 
 TENSOR_FORMAT = 2
 _ARRAYS = (
@@ -319,7 +319,7 @@ def load_or_build_tensor(
     hashes = archive_mod.input_hashes(archive, cache_dir)
     identity = {
         "format": TENSOR_FORMAT,
-        "code": storage.source_digest([Path(__file__), Path(__file__).with_name("dataset.py")]),
+        "code": storage.source_digest([Path(__file__), Path(__file__).with_name("trial_tensor.py")]),
         "feature_code": feature_code_digest(),
         "input_hashes": hashes,
         "ingested_sha256": ingested_digest(ingested),
@@ -456,7 +456,7 @@ def build_features_report(
     Writes `runs/<stamp>-features/{manifest,summary}.json`.
     """
     from restasmr_jax import manifest
-    from restasmr_jax.ingest import ingest_archive
+    from restasmr_jax.ingest.tables import ingest_archive
 
     archive = archive_mod.resolve_archive(data_dir, progress=progress)
     protocol, feature_cfg = ProtocolConfig(), FeatureConfig(video_weights=video_weights)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from restasmr_jax import storage
-from restasmr_jax.predictions import Predictions
+from restasmr_jax.evidence.predictions import Predictions
 
 
 def data_banner(source: str) -> str:
@@ -33,7 +33,7 @@ def _headline(frame_level: dict) -> dict:
 
 def seed_spread(per_seed: list[Predictions], stats_cfg) -> dict:
     """Mean ± SD over seeds of each metric's 4-fold mean (no resampling)."""
-    from restasmr_jax import tables
+    from restasmr_jax.evidence import tables
 
     fold_means = [
         {name: m["mean"] for name, m in tables.frame_level(p, stats_cfg, resample=False)["metrics"].items()}
@@ -65,7 +65,7 @@ def _render_seed_spread(spread: dict) -> str:
 
 def fusion_report(per_seed: list[Predictions], train_cfg, stats_cfg, run_dir: Path, source: str) -> dict:
     """Table 1 (with the condition prior, within-ASMR rows and the video level) of seed 0, + seed spread."""
-    from restasmr_jax import tables
+    from restasmr_jax.evidence import tables
 
     title = f"BiLSTM, {train_cfg.features} features ({source} data)"
     table = tables.table1(per_seed[0], stats_cfg, title=title)
@@ -99,7 +99,7 @@ def fusion_report(per_seed: list[Predictions], train_cfg, stats_cfg, run_dir: Pa
 
 def ablation_report(models: dict[str, list[Predictions]], stats_cfg, run_dir: Path, source: str) -> dict:
     """Table 2: every model's 4-fold mean ± SD, the condition prior, paired bootstrap p of fusion vs each."""
-    from restasmr_jax import tables
+    from restasmr_jax.evidence import tables
 
     first = {name: per_seed[0] for name, per_seed in models.items()}
     if "fusion" in first:

@@ -25,9 +25,9 @@ from __future__ import annotations
 import numpy as np
 
 from restasmr_jax.config import StatsConfig
-from restasmr_jax.metrics import ScoringProblem, scoring_problem
-from restasmr_jax.predictions import Predictions
-from restasmr_jax.stats import evaluate
+from restasmr_jax.evidence.metrics import ScoringProblem, scoring_problem
+from restasmr_jax.evidence.predictions import Predictions
+from restasmr_jax.evidence.stats import evaluate
 
 TRUTHS = {
     "stimulus": "the trial shows an ASMR video (the paper's truth)",

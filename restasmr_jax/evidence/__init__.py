@@ -1,0 +1,1 @@
+"""Scoring plain arrays: predictions, the published artifact, metrics, statistics, tables, figures (SPEC §9, §11)."""

@@ -1,0 +1,1 @@
+"""Cross-validation, batches, the vmapped training program, checkpoints, models, XGBoost (SPEC §6-§8)."""

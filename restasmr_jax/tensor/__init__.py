@@ -1,0 +1,1 @@
+"""The model tensor: TrialTensor, its assembly, cache and long-format export (SPEC §5)."""
