@@ -70,7 +70,7 @@ def _own_stimuli(folder: Path, synth: SynthConfig) -> dict[str, Path]:
 
 def stimulus_paths(n: int) -> tuple[dict[str, Path], str]:
     try:
-        from restasmr_jax.io.archive import resolve_archive
+        from restasmr_jax.runs.data import resolve_archive
 
         archive = resolve_archive()
         paths = {v: archive.stimulus_file(v) for v in STIMULUS_FILES}
@@ -185,8 +185,8 @@ def main(argv=None) -> None:
     # 5. the whole tensor from data/cache (built there on the first ever run), as every later stage loads it
     if not args.skip_tensor:
         from restasmr_jax.ingest.tables import ingest_archive
-        from restasmr_jax.io.archive import resolve_archive
-        from restasmr_jax.tensor.assemble import load_or_build_tensor
+        from restasmr_jax.runs.data import resolve_archive
+        from restasmr_jax.tensor.cache import load_or_build_tensor
 
         archive = resolve_archive(progress=False)
         ingested = ingest_archive(archive, progress=False)

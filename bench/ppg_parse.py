@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from restasmr_jax.io import biopac
-from restasmr_jax.io.archive import resolve_archive
+from restasmr_jax.runs.data import resolve_archive
 
 
 def _timed(fn, *args, **kwargs):

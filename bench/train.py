@@ -151,12 +151,13 @@ def epoch_gflop(sizes, n_time: int, per_frame: int) -> float:
 
 
 def run_jax(args) -> dict:
-    from restasmr_jax.learning import fit as train
+    from restasmr_jax.learning.replicas import use_cpu_devices
 
-    n_devices = train.use_cpu_devices(args.jax_devices)
+    n_devices = use_cpu_devices(args.jax_devices)  # before JAX starts
     import jax
 
     from restasmr_jax.config import TrainConfig
+    from restasmr_jax.learning import fit as train
 
     cfg = TrainConfig(n_seeds=args.seeds)
     tensor = random_tensor()

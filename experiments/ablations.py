@@ -6,9 +6,8 @@ import argparse
 from pathlib import Path
 
 from restasmr_jax.config import XGBConfig
-from restasmr_jax.learning.fit import use_cpu_devices
-from restasmr_jax.runs.options import ABLATION_MODELS, add_run_flags, options_from_args
-from restasmr_jax.runs.pipeline import run_ablations
+from restasmr_jax.runs import jobs
+from restasmr_jax.runs.options import ABLATION_MODELS, OptionsError, add_run_flags, options_from_args
 
 DESCRIPTION = """\
 Trains the BiLSTM with the same protocol on each feature set -- fusion (544 columns), video-only
@@ -56,7 +55,6 @@ def main(argv: list[str] | None = None) -> Path:
     )
     group.add_argument("--xgb-seed", type=int, default=x.random_state, help=f"random_state (paper {x.random_state})")
     args = parser.parse_args(argv)
-    use_cpu_devices()  # one JAX CPU device per core, so the folds' recurrences run side by side
     models = tuple(dict.fromkeys(["fusion", *args.models]))  # fusion is always the reference row
     xgb = XGBConfig(
         n_estimators=args.xgb_estimators,
@@ -64,9 +62,11 @@ def main(argv: list[str] | None = None) -> Path:
         learning_rate=args.xgb_lr,
         random_state=args.xgb_seed,
     )
-    return run_ablations(
-        options_from_args(args, models=models, with_xgb=not args.no_xgb, xgb=xgb, fusion_run=args.fusion_run)
-    )
+    try:
+        options = options_from_args(args, models=models, with_xgb=not args.no_xgb, xgb=xgb, fusion_run=args.fusion_run)
+    except OptionsError as exc:
+        parser.error(str(exc))
+    return jobs.cli(jobs.ablations, options)
 
 
 if __name__ == "__main__":

@@ -7,17 +7,10 @@ python -m experiments.features [--data-dir DIR] [--video-weights auto|imagenet|r
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
-from restasmr_jax.features.weights import WeightsError
-from restasmr_jax.ingest.tables import IngestError
-from restasmr_jax.io.archive import ArchiveError
-from restasmr_jax.io.stimuli import StimulusError
-from restasmr_jax.tensor.assemble import AssembleError, build_features_report
-
-BAD_INPUT = (ArchiveError, IngestError, StimulusError, WeightsError, AssembleError)
+from restasmr_jax.io.archive import DEFAULT_CACHE_DIR
+from restasmr_jax.runs import jobs
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -62,7 +55,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "and list it in the provenance",
     )
     parser.add_argument(
-        "--cache-dir", type=Path, default=Path("data/cache"), help="feature and tensor caches (default: data/cache)"
+        "--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help="feature and tensor caches (default: data/cache)"
     )
     parser.add_argument(
         "--threads",
@@ -77,22 +70,17 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    try:
-        summary = build_features_report(
-            args.data_dir,
-            video_weights=args.video_weights,
-            export_parquet=args.export_parquet,
-            include_video=args.include_video,
-            cache_dir=args.cache_dir,
-            missing_ppg=args.missing_ppg,
-            num_threads=args.threads,
-            progress=not args.no_progress,
-        )
-    except BAD_INPUT as exc:  # bad input is reported, not dumped as a traceback
-        print(f"error ({type(exc).__name__}): {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    print(json.dumps(summary, indent=2, default=str))
-    return summary
+    return jobs.cli(
+        jobs.features,
+        args.data_dir,
+        video_weights=args.video_weights,
+        export_parquet=args.export_parquet,
+        include_video=args.include_video,
+        cache_dir=args.cache_dir,
+        missing_ppg=args.missing_ppg,
+        num_threads=args.threads,
+        progress=not args.no_progress,
+    )
 
 
 if __name__ == "__main__":

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from restasmr_jax.learning.fit import use_cpu_devices
-from restasmr_jax.runs.options import add_run_flags, options_from_args
-from restasmr_jax.runs.pipeline import run_fusion
+from restasmr_jax.runs import jobs
+from restasmr_jax.runs.options import OptionsError, add_run_flags, options_from_args
 
 DESCRIPTION = """\
 Raw archive -> ingestion -> features -> the 2-layer BiLSTM fusion model trained on all four
@@ -29,8 +28,11 @@ def main(argv: list[str] | None = None) -> Path:
     )
     add_run_flags(parser)
     args = parser.parse_args(argv)
-    use_cpu_devices()  # one JAX CPU device per core, so the folds' recurrences run side by side
-    return run_fusion(options_from_args(args))
+    try:
+        options = options_from_args(args)
+    except OptionsError as exc:
+        parser.error(str(exc))
+    return jobs.cli(jobs.fusion, options)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,8 @@ python -m experiments.ingest [--data-dir DIR] [--out DIR] [--skip-bad]
 from __future__ import annotations
 
 import argparse
-import sys
 
-from restasmr_jax.ingest.tables import IngestError, run_ingest
-from restasmr_jax.io.archive import ArchiveError
+from restasmr_jax.runs import jobs
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -34,10 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = parser.parse_args(argv)
-    try:
-        run_ingest(args.data_dir, args.out, skip_bad=args.skip_bad, progress=not args.no_progress)
-    except (IngestError, ArchiveError) as exc:  # bad input: the message says it all, no traceback
-        sys.exit(f"error: {exc}")
+    jobs.cli(jobs.ingest, args.data_dir, args.out, skip_bad=args.skip_bad, progress=not args.no_progress)
 
 
 if __name__ == "__main__":

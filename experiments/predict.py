@@ -9,8 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from restasmr_jax.learning.fit import use_cpu_devices
-from restasmr_jax.runs.repredict import run_predict
+from restasmr_jax.runs import jobs
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -24,8 +23,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--run", type=Path, required=True, metavar="RUN_DIR", help="the run folder to re-predict")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    use_cpu_devices()  # one JAX CPU device per core, so the folds' recurrences run side by side
-    return run_predict(args.run, progress=not args.no_progress)
+    return jobs.cli(jobs.predict, args.run, progress=not args.no_progress)
 
 
 if __name__ == "__main__":

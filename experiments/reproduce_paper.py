@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 from restasmr_jax.config import StatsConfig
-from restasmr_jax.evidence.artifact import ArtifactNotFoundError, default_artifact_path
-from restasmr_jax.evidence.tables import reproduce_paper
+from restasmr_jax.evidence.artifact import default_artifact_path
+from restasmr_jax.runs import jobs
 
 DESCRIPTION = """\
 Loads the authors' serialized test predictions (68 trials, 4 folds) with a restricted unpickler that
@@ -65,13 +64,7 @@ def main(argv: list[str] | None = None) -> Path:
     if args.n_bootstrap < 1 or args.n_permutation < 1:
         parser.error("--n-bootstrap and --n-permutation must be at least 1")
     cfg = replace(s, n_bootstrap=args.n_bootstrap, n_permutation=args.n_permutation, seed=args.seed)
-    try:
-        result = reproduce_paper(args.artifact, args.out, cfg)
-    except ArtifactNotFoundError as err:
-        sys.exit(f"error: {err}")
-    print(result["markdown"])
-    print(f"Wrote {result['out_dir']}/table1.md, table1.json, manifest.json")
-    return result["out_dir"]
+    return jobs.cli(jobs.reproduce_paper, args.artifact, args.out, cfg)["out_dir"]
 
 
 if __name__ == "__main__":

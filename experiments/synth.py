@@ -6,13 +6,10 @@ python -m experiments.synth --out DIR [--subjects N] [--seed S]
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import sys
-import time
 from pathlib import Path
 
 from restasmr_jax.config import SUBJECT_IDS, SynthConfig
-from restasmr_jax.io.archive import SYNTH_MARKER, ensure_synthetic
+from restasmr_jax.runs import jobs
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -43,20 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.seed < 0:
         parser.error(f"--seed must be non-negative, got {args.seed}")
     cfg = SynthConfig(seed=args.seed, n_subjects=args.subjects)
-    out: Path = args.out
-    if out.exists() and not (out / SYNTH_MARKER).exists() and any(out.iterdir()):
-        sys.exit(f"error: {out} exists and is not a synthetic archive; choose a new folder")
-    started = time.perf_counter()
-    archive = ensure_synthetic(out, cfg, progress=not args.no_progress)
-    existing = {k: v for k, v in (archive.synth or {}).items() if k in dataclasses.asdict(cfg)}
-    if existing != {k: v if not isinstance(v, tuple) else list(v) for k, v in dataclasses.asdict(cfg).items()}:
-        sys.exit(f"error: {out} already holds a synthetic archive with other settings {existing}; choose a new folder")
-    files = archive.input_files()
-    size = sum(f.stat().st_size for f in files)
-    print(
-        f"synthetic archive at {out}: {len(files)} files, {size / 1e9:.2f} GB, "
-        f"seed {cfg.seed}, {cfg.n_subjects} participants ({time.perf_counter() - started:.1f} s)"
-    )
+    jobs.cli(jobs.synth, args.out, cfg, progress=not args.no_progress)
 
 
 if __name__ == "__main__":

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from restasmr_jax.evidence.artifact import ArtifactError
-from restasmr_jax.ingest.tables import IngestError
-from restasmr_jax.io.archive import ArchiveError
-from restasmr_jax.validation import ValidationInputError, run_validation
+from restasmr_jax.io.archive import DEFAULT_CACHE_DIR
+from restasmr_jax.runs import jobs
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -51,7 +48,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument(
         "--cache-dir",
         type=Path,
-        default=Path("data/cache"),
+        default=DEFAULT_CACHE_DIR,
         help="binary cache of parsed Biopac recordings (default data/cache)",
     )
     parser.add_argument(
@@ -61,18 +58,16 @@ def main(argv: list[str] | None = None) -> Path:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    try:
-        return run_validation(
-            args.data_dir,
-            args.out,
-            args.predictions,
-            progress=not args.no_progress,
-            cache_dir=args.cache_dir,
-            skip_bad=args.skip_bad,
-            tinglegram_subject=args.tinglegram_subject,
-        )
-    except (ValidationInputError, ArchiveError, IngestError, ArtifactError) as exc:  # the message says it all
-        sys.exit(f"error: {exc}")
+    return jobs.cli(
+        jobs.validation,
+        args.data_dir,
+        args.out,
+        args.predictions,
+        progress=not args.no_progress,
+        cache_dir=args.cache_dir,
+        skip_bad=args.skip_bad,
+        tinglegram_subject=args.tinglegram_subject,
+    )
 
 
 if __name__ == "__main__":

@@ -16,8 +16,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import jax
+
 from restasmr_jax import storage
 
+MANIFEST_FILE = "manifest.json"
 PACKAGES = (
     "restasmr-jax",
     "jax",
@@ -86,8 +89,6 @@ def write_manifest(
 ) -> Path:
     """Write `<run_dir>/manifest.json`; `archive` is a `restasmr_jax.io.archive.Archive`."""
     try:
-        import jax
-
         backend = {"platform": jax.default_backend(), "devices": [str(d) for d in jax.devices()]}
     except Exception as exc:  # a manifest must never be the thing that fails a run
         backend = {"error": repr(exc)}
@@ -105,4 +106,4 @@ def write_manifest(
         "jax_backend": backend,
         **(extra or {}),
     }
-    return storage.write_json(Path(run_dir) / "manifest.json", manifest)
+    return storage.write_json(Path(run_dir) / MANIFEST_FILE, manifest)

@@ -1,23 +1,31 @@
-"""Durable files: atomic writes and content hashes (Standards: writes are atomic).
+"""Durable files: atomic writes, content hashes and the one verified cache (Standards: writes are atomic).
 
 Every file the pipeline produces goes through these helpers, so a crash
-never leaves a half-written output and a cache is never keyed by a stale
-name.  Nothing here deletes a file it did not create.
+never leaves a half-written output, a cache entry is found by the hash of
+everything it depends on, and an entry is used only after its bytes are
+checked against the hash written beside them.  Nothing here deletes a
+file it did not create.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 _CHUNK = 1 << 20
+MEMO_NAME = "sha256-memo.json"  # the one hash memo of a cache folder
 
 
 def _umask() -> int:
@@ -81,14 +89,24 @@ def sha256_json(obj: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def source_digest(paths: Iterable[str | os.PathLike]) -> str:
-    """sha256 over the names and bytes of source files: part of a cache key, so that editing the
-    code that computes a cached value recomputes it (no version constant to forget to bump)."""
-    digest = hashlib.sha256()
-    for path in paths:
-        path = Path(path)
-        digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
+_CODE_DIGESTS: dict[tuple, str] = {}
+
+
+def code_digest(paths: Iterable[str | os.PathLike]) -> str:
+    """sha256 over the names and bytes of source files.
+
+    Part of a cache key, so that editing the code that computes a cached
+    value recomputes it (no version constant to forget to bump).  Files are
+    read once per process while their size and mtime stay the same.
+    """
+    paths = [Path(p) for p in paths]
+    stamp = tuple((str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in paths)
+    if stamp not in _CODE_DIGESTS:
+        digest = hashlib.sha256()
+        for path in paths:
+            digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
+        _CODE_DIGESTS[stamp] = digest.hexdigest()
+    return _CODE_DIGESTS[stamp]
 
 
 # A digest taken less than this long after the file last changed is re-checked next
@@ -96,30 +114,114 @@ def source_digest(paths: Iterable[str | os.PathLike]) -> str:
 _RACY_NS = 2_000_000_000
 
 
-def memoised_sha256(paths: list[Path], memo_path: str | os.PathLike) -> dict[Path, str]:
+_MEMOS: dict[Path, dict] = {}  # memo files already read by this process
+
+
+def _memo(memo_path: Path) -> dict:
+    if memo_path not in _MEMOS:
+        try:
+            loaded = json.loads(memo_path.read_text())
+        except (OSError, ValueError):
+            loaded = {}
+        _MEMOS[memo_path] = loaded if isinstance(loaded, dict) else {}
+    return _MEMOS[memo_path]
+
+
+def memoised_sha256(
+    paths: Iterable[str | os.PathLike], memo_path: str | os.PathLike, known: Mapping[Path, str] | None = None
+) -> dict[Path, str]:
     """sha256 of each file, remembered in `memo_path` while the file is provably unchanged.
 
     A remembered digest is trusted only for the same (path, size, mtime, ctime, inode)
-    and only if it was taken safely after the file's last change.
+    and only if it was taken safely after the file's last change.  `known`
+    maps resolved paths to digests this process has just computed itself.
     """
-    memo_path = Path(memo_path)
-    try:
-        memo = json.loads(memo_path.read_text())
-    except (OSError, ValueError):
-        memo = {}
+    memo_path = Path(memo_path).resolve()
+    memo = _memo(memo_path)
     out, changed = {}, False
     for path in paths:
         resolved = Path(path).resolve()
         stat = resolved.stat()
         key = f"{resolved}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ctime_ns}|{stat.st_ino}"
         hit = memo.get(key)
-        if hit and hit["checked_ns"] - max(stat.st_mtime_ns, stat.st_ctime_ns) > _RACY_NS:
+        if isinstance(hit, dict) and hit.get("checked_ns", 0) - max(stat.st_mtime_ns, stat.st_ctime_ns) > _RACY_NS:
             out[Path(path)] = hit["sha256"]
             continue
-        digest = sha256_file(resolved)
-        memo = {k: v for k, v in memo.items() if not k.startswith(f"{resolved}|")}
+        digest = (known or {}).get(resolved) or sha256_file(resolved)
+        for stale in [k for k in memo if k.startswith(f"{resolved}|")]:
+            del memo[stale]
         memo[key] = {"sha256": digest, "checked_ns": time.time_ns()}
         out[Path(path)], changed = digest, True
     if changed:
         write_json(memo_path, memo)
     return out
+
+
+class CacheWarning(UserWarning):
+    """A cache entry failed verification; it is rebuilt from its source, never used."""
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    arrays: dict[str, np.ndarray]
+    meta: dict
+
+
+class ContentCache:
+    """Entries keyed by the sha256 of everything they depend on, verified on every read.
+
+    An entry is `<cache_dir>/<kind>/<stem>-<key[:20]>.npz` (the arrays) and,
+    written after it, `<...>.json` holding the full key, the sha256 of the
+    `.npz` and the caller's metadata; an entry without its JSON is
+    incomplete.  A read accepts an entry only when its JSON names the
+    requested key (a renamed or swapped entry fails) and the `.npz` hashes
+    to the recorded digest.  That digest goes through the cache folder's
+    hash memo, so a later run pays a `stat` instead of a re-hash while the
+    file is provably unchanged, and any write to it (which changes its
+    ctime) forces the check again.  A failed check is a `CacheWarning` and a
+    miss: the caller rebuilds the entry from its source.
+    """
+
+    def __init__(self, cache_dir: str | os.PathLike, kind: str):
+        self.root = Path(cache_dir)
+        self.folder = self.root / kind
+        self.memo_path = self.root / MEMO_NAME
+
+    def entry_path(self, stem: str, key: str) -> Path:
+        return self.folder / f"{stem}-{key[:20]}.npz"
+
+    def load(self, stem: str, key: str) -> CacheEntry | None:
+        """The verified entry, or None when there is none (or it fails a check, with a warning)."""
+        path = self.entry_path(stem, key)
+        header_path = path.with_suffix(".json")
+        if not header_path.exists():
+            return None
+        try:
+            header = json.loads(header_path.read_text())
+            if not isinstance(header, dict) or not {"key", "sha256", "meta"} <= header.keys():
+                raise ValueError("its header lacks key, sha256 or meta")
+            if header["key"] != key:
+                raise ValueError("its header names another key (renamed or swapped entry)")
+            if memoised_sha256([path], self.memo_path)[path] != header["sha256"]:
+                raise ValueError("its bytes do not match the recorded sha256")
+            with np.load(path, allow_pickle=False) as npz:
+                arrays = {name: npz[name] for name in npz.files}
+        except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
+            warnings.warn(
+                f"{path}: cache entry failed verification ({exc}); rebuilding it from its source",
+                CacheWarning,
+                stacklevel=2,
+            )
+            return None
+        return CacheEntry(arrays, header["meta"])
+
+    def store(self, stem: str, key: str, arrays: Mapping[str, np.ndarray], meta: dict) -> Path:
+        """Write an entry atomically (arrays first, then the JSON that completes it)."""
+        path = self.entry_path(stem, key)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        data = buffer.getvalue()
+        atomic_write_bytes(path, data)
+        digest = hashlib.sha256(data).hexdigest()
+        write_json(path.with_suffix(".json"), {"key": key, "sha256": digest, "meta": meta})
+        return path

@@ -14,7 +14,25 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 def tiny_archive(tmp_path_factory):
     """A 4-participant synthetic archive in the real raw formats (generated once per session)."""
     from restasmr_jax.config import SynthConfig
-    from restasmr_jax.io.archive import ensure_synthetic
+    from restasmr_jax.synth.archive import ensure_synthetic
 
     root = tmp_path_factory.mktemp("archive") / "synthetic"
     return ensure_synthetic(root, SynthConfig(seed=7, n_subjects=4), progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(tmp_path_factory):
+    """The cache folder every test of the tiny archive shares, so its exports are parsed once."""
+    return tmp_path_factory.mktemp("tiny-cache")
+
+
+@pytest.fixture(scope="session")
+def tiny_ingested(tiny_archive, tiny_cache):
+    """The tiny archive ingested once per session; the generator's files must parse with zero warnings."""
+    import warnings
+
+    from restasmr_jax.ingest.tables import ingest_archive
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return ingest_archive(tiny_archive, cache_dir=tiny_cache, progress=False)

@@ -64,3 +64,30 @@ def make_tensor(
         n_valid=n_valid,
         provenance={"source": "fabricated for tests"},
     )
+
+
+def fit_tensor(tensor: TrialTensor, splits, cfg: TrainConfig, *, folder=None, resume: bool = False):
+    """(session, FitResult) of the run's default model on `tensor`, selected on validation macro F1.
+
+    `folder`: checkpoint there (`learning.checkpoint.open_checkpoints`), continuing with `resume`.
+    """
+    from restasmr_jax.evidence.metrics import selection_macro_f1
+    from restasmr_jax.learning.checkpoint import open_checkpoints
+    from restasmr_jax.learning.fit import fit, make_session
+
+    session = make_session(tensor, splits, cfg)
+    if folder is None:
+        return session, fit(session, score=selection_macro_f1, progress=False)
+    checkpoints = open_checkpoints(folder, tensor, splits, cfg, session.n_features, resume=resume)
+    try:
+        return session, fit(session, score=selection_macro_f1, checkpoints=checkpoints, progress=False)
+    finally:
+        checkpoints.close()
+
+
+def predictions(session, tensor: TrialTensor, params):
+    """The session's test predictions per seed, as the pipeline builds them."""
+    from restasmr_jax.evidence.predictions import Predictions
+    from restasmr_jax.learning.fit import predict
+
+    return [Predictions.for_trials(tensor, **out._asdict()) for out in predict(session, params)]

@@ -226,6 +226,3 @@ def write_predictions(path: str | os.PathLike, pred: Predictions) -> Path:
     """Write `pred` atomically in the artifact schema (+ `mask`, `fold`); read back with `load_predictions`."""
     data = pickle.dumps(predictions_to_records(pred), protocol=PICKLE_PROTOCOL)
     return storage.atomic_write_bytes(path, data)
-
-
-save_predictions = write_predictions  # the name the pipeline uses

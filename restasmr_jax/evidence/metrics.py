@@ -288,6 +288,17 @@ def confusion_scores(counts) -> dict[str, np.ndarray]:
     return out
 
 
+def selection_macro_f1(confusion) -> np.ndarray:
+    """Macro F1 of confusion counts `[..., truth, pred]` (2 x 2), as `confusion_scores`; 0 for an empty set.
+
+    The training program's model-selection score (SPEC §7): an empty
+    validation set scores 0, so it never looks better than a real epoch.
+    """
+    confusion = np.asarray(confusion, np.int64)
+    macro_f1 = confusion_scores(confusion.reshape(confusion.shape[:-2] + (4,)))["macro_f1"]
+    return np.nan_to_num(macro_f1, nan=0.0)
+
+
 def scores(sums: Sums, has_scores: bool = True) -> dict[str, np.ndarray]:
     """Every metric in METRICS from `Sums` (any leading shape), float64, on the host."""
     counts = np.asarray(sums.counts)

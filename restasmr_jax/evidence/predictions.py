@@ -1,7 +1,7 @@
 """Per-trial test predictions: the one format every scorer reads (SPEC §9, §11).
 
-The BiLSTM, XGBoost, the condition-prior baseline and the authors'
-published artifact all become a `Predictions`; `metrics.py` and `stats.py`
+Every trained model (through `Predictions.for_trials`), the condition-prior
+baseline and the authors' published artifact all become a `Predictions`; `metrics.py` and `stats.py`
 score it without knowing where it came from.  Shapes: `[trial, time]` for
 frame arrays, `[trial]` for per-trial fields.
 """
@@ -24,6 +24,26 @@ class Predictions:
     subject: np.ndarray  # [trial] int32
     video: np.ndarray  # [trial] str vid1..vid8
     fold: np.ndarray  # [trial] int32 fold whose test set holds the trial
+
+    @classmethod
+    def for_trials(cls, tensor, rows, fold, probs, preds) -> Predictions:
+        """The test trials `rows [trial]` of a tensor (anything with `TrialTensor`'s arrays), scored by a model.
+
+        `fold [trial]`, `probs [trial, time]` P(tingle), `preds [trial, time]` classes; truths, ratings,
+        masks and trial identities come from the tensor's rows.
+        """
+        rows = np.asarray(rows)
+        return cls(
+            truths=np.asarray(tensor.y)[rows].astype(np.int32),
+            preds=np.asarray(preds).astype(np.int32),
+            probs=np.asarray(probs).astype(np.float32),
+            raw_truths=np.asarray(tensor.intensity)[rows].astype(np.int32),
+            mask=np.asarray(tensor.mask, bool)[rows],
+            is_nature=np.asarray(tensor.is_nature)[rows],
+            subject=np.asarray(tensor.subject)[rows].astype(np.int32),
+            video=np.asarray(tensor.video)[rows],
+            fold=np.asarray(fold).astype(np.int32),
+        )
 
     @property
     def n_trials(self) -> int:

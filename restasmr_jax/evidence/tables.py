@@ -4,21 +4,17 @@
 `render_table1` / `render_table2` turn them into Markdown.  Next to every
 model row stands the condition-prior baseline ("tingle" on every ASMR
 frame), which reaches almost the same pooled numbers, and the within-ASMR
-metrics, which that prior cannot game.  `reproduce_paper` is the I/O edge
-of `python -m experiments.reproduce_paper`.
+metrics, which that prior cannot game.  `paper_table1` scores the authors'
+published predictions the way the paper did.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-from pathlib import Path
 
 import numpy as np
 
-from restasmr_jax import manifest, storage
 from restasmr_jax.config import StatsConfig, to_dict
-from restasmr_jax.evidence import artifact as paper_artifact
 from restasmr_jax.evidence.metrics import scoring_problem
 from restasmr_jax.evidence.predictions import Predictions
 from restasmr_jax.evidence.stats import evaluate, paired_bootstrap
@@ -56,22 +52,19 @@ def frame_level(
     pred: Predictions,
     cfg: StatsConfig = StatsConfig(),
     *,
-    count_padding: bool | None = None,
     resample: bool = True,
     key=None,
 ) -> dict:
     """Frame metrics of `pred`: per fold, mean ± SD, pooled, bootstrap CI, permutation p, Cohen's d."""
-    mask = pred.scoring_mask(cfg.count_padding if count_padding is None else count_padding)
+    mask = pred.scoring_mask(cfg.count_padding)
     problem = scoring_problem(pred.truths, pred.preds, mask, pred.is_nature, pred.probs)
     return evaluate(problem, pred.subject, pred.fold, cfg, key, resample=resample)
 
 
-def model_report(
-    pred: Predictions, cfg: StatsConfig = StatsConfig(), *, count_padding: bool | None = None, resample: bool = True
-) -> dict:
+def model_report(pred: Predictions, cfg: StatsConfig = StatsConfig(), *, resample: bool = True) -> dict:
     return {
-        "frame_level": frame_level(pred, cfg, count_padding=count_padding, resample=resample),
-        "video_level": video_level(pred, cfg, count_padding=count_padding, resample=resample),
+        "frame_level": frame_level(pred, cfg, resample=resample),
+        "video_level": video_level(pred, cfg, resample=resample),
     }
 
 
@@ -79,13 +72,12 @@ def table1(
     pred: Predictions,
     stats_cfg: StatsConfig = StatsConfig(),
     *,
-    count_padding: bool | None = None,
     title: str = "Full multimodal fusion",
     frames_note: str | None = None,
     resample: bool = True,
 ) -> dict:
     """Table 1 of one model, with the condition-prior baseline and the video-level results."""
-    count_padding = stats_cfg.count_padding if count_padding is None else count_padding
+    count_padding = stats_cfg.count_padding
     if frames_note is None:
         frames_note = (
             (f"all {pred.truths.shape[1]} frames of every trial (count_padding=True, the paper's convention)")
@@ -101,10 +93,8 @@ def table1(
         "n_frames": int(pred.truths.shape[1]),
         "video_min_frames": stats_cfg.video_min_frames(int(pred.truths.shape[1])),
         "folds": np.unique(pred.fold).tolist(),
-        "model": model_report(pred, stats_cfg, count_padding=count_padding, resample=resample),
-        "condition_prior": model_report(
-            pred.condition_prior(), stats_cfg, count_padding=count_padding, resample=resample
-        ),
+        "model": model_report(pred, stats_cfg, resample=resample),
+        "condition_prior": model_report(pred.condition_prior(), stats_cfg, resample=resample),
         "stats_config": to_dict(stats_cfg),
     }
 
@@ -243,16 +233,13 @@ def table2(
     stats_cfg: StatsConfig = StatsConfig(),
     *,
     reference: str = "fusion",
-    count_padding: bool | None = None,
 ) -> dict:
     """Several models side by side, plus the condition prior of the reference's test set (SPEC §9);
     paired bootstrap and t-test of `reference` vs each on per-fold macro F1."""
     if reference not in models:
         raise ValueError(f"reference model {reference!r} not among {sorted(models)}")
     models = {**models, CONDITION_PRIOR: models[reference].condition_prior()}
-    reports = {
-        name: frame_level(pred, stats_cfg, count_padding=count_padding, resample=False) for name, pred in models.items()
-    }
+    reports = {name: frame_level(pred, stats_cfg, resample=False) for name, pred in models.items()}
     ref = reports[reference]
     comparisons = {}
     for name, report in reports.items():
@@ -296,31 +283,8 @@ def render_table2(table: dict) -> str:
     return "\n".join(lines)
 
 
-def reproduce_paper(
-    artifact: str | os.PathLike | None = None,
-    out_dir: str | os.PathLike | None = None,
-    stats_cfg: StatsConfig = StatsConfig(),
-) -> dict:
-    """Table 1 from the authors' artifact: Markdown + JSON + manifest in `out_dir` (default: a new run dir)."""
-    path = Path(artifact) if artifact is not None else paper_artifact.default_artifact_path()
-    pred = paper_artifact.load_artifact(path)
-    stats_cfg = dataclasses.replace(stats_cfg, count_padding=True)  # mask unknown: all 550 frames (module doc)
-    table = table1(
-        pred,
-        stats_cfg,
-        count_padding=True,
-        title="Full multimodal fusion (authors' published predictions)",
-        frames_note=ARTIFACT_FRAMES_NOTE,
-    )
-    markdown = render_table1(table, paper=PAPER_TABLE1)
-    out = Path(out_dir) if out_dir is not None else manifest.new_run_dir("reproduce_paper")
-    out.mkdir(parents=True, exist_ok=True)
-    storage.atomic_write_text(out / "table1.md", markdown)
-    storage.write_json(out / "table1.json", table)
-    manifest.write_manifest(
-        out,
-        configs={"stats": to_dict(stats_cfg)},
-        input_hashes={str(path): storage.sha256_file(path)},
-        extra={"data_source": "authors' published predictions (SPEC §11)"},
-    )
-    return {"table": table, "markdown": markdown, "out_dir": out}
+def paper_table1(pred: Predictions, stats_cfg: StatsConfig = StatsConfig()) -> dict:
+    """Table 1 of the authors' published predictions, scored on all 550 frames (the artifact has no mask)."""
+    stats_cfg = dataclasses.replace(stats_cfg, count_padding=True)
+    title = "Full multimodal fusion (authors' published predictions)"
+    return table1(pred, stats_cfg, title=title, frames_note=ARTIFACT_FRAMES_NOTE)

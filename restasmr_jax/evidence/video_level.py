@@ -54,11 +54,9 @@ def _truth_labels(pred: Predictions, truth: str, mask: np.ndarray, cfg: StatsCon
     return video_labels(pred.truths, mask, cfg)
 
 
-def video_problem(
-    pred: Predictions, truth: str, cfg: StatsConfig = StatsConfig(), *, count_padding: bool | None = None
-) -> ScoringProblem:
+def video_problem(pred: Predictions, truth: str, cfg: StatsConfig = StatsConfig()) -> ScoringProblem:
     """One-frame-per-trial evaluation set of the video-level classification against `truth`."""
-    mask = pred.scoring_mask(cfg.count_padding if count_padding is None else count_padding)
+    mask = pred.scoring_mask(cfg.count_padding)
     target = _truth_labels(pred, truth, mask, cfg)
     predicted = video_labels(pred.preds, mask, cfg)
     fraction = (np.asarray(pred.preds) * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1)
@@ -75,16 +73,15 @@ def video_level(
     pred: Predictions,
     cfg: StatsConfig = StatsConfig(),
     *,
-    count_padding: bool | None = None,
     resample: bool = True,
     key=None,
 ) -> dict[str, dict]:
     """Video-level results against both truths (see the module docstring)."""
-    mask = pred.scoring_mask(cfg.count_padding if count_padding is None else count_padding)
+    mask = pred.scoring_mask(cfg.count_padding)
     asmr = ~np.asarray(pred.is_nature, bool)
     out = {}
     for truth, description in TRUTHS.items():
-        problem = video_problem(pred, truth, cfg, count_padding=count_padding)
+        problem = video_problem(pred, truth, cfg)
         result = evaluate(problem, pred.subject, pred.fold, cfg, key, resample=resample)
         positives = _truth_labels(pred, truth, mask, cfg)
         result.update(

@@ -1,7 +1,8 @@
 """Per-stimulus audio-visual features of the 55.0-s window, computed once and cached by content (SPEC §4).
 
-One file per stimulus: `<cache_dir>/features/<stem>-<key>.npz` holding
-`video [time, 512]`, `audio [time, 31]` and the provenance as JSON.  The key
+One verified `storage.ContentCache` entry per stimulus
+(`<cache_dir>/features/`): `video [time, 512]`, `audio [time, 31]` and the
+provenance.  The key
 hashes the stimulus file's sha256, the feature code's source, the weights provenance (kind, seed, file
 sha256, torch/torchvision versions), the FeatureConfig, the window and the
 decoder/librosa versions: any change recomputes, an unchanged stimulus is
@@ -14,8 +15,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib.metadata
-import io
-import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from restasmr_jax.config import FeatureConfig
 from restasmr_jax.features.audio import AUDIO_COLUMNS, audio_features
 from restasmr_jax.features.weights import cache_identity, weights_provenance
 from restasmr_jax.io import stimuli
+from restasmr_jax.io.archive import DEFAULT_CACHE_DIR
 from restasmr_jax.io.stimuli import StimulusWindow
 
 if TYPE_CHECKING:  # torch is imported only when a stimulus has to be computed
@@ -45,11 +45,8 @@ FEATURE_SOURCES = tuple(
 
 
 def feature_code_digest() -> str:
-    """Digest of FEATURE_SOURCES, read once per process (the code this process imported)."""
-    return _source_digest_once(FEATURE_SOURCES)
-
-
-_source_digest_once = functools.cache(storage.source_digest)
+    """Digest of FEATURE_SOURCES."""
+    return storage.code_digest(FEATURE_SOURCES)
 
 
 @dataclass(frozen=True)
@@ -112,20 +109,16 @@ def extract_stimulus_features(
     return StimulusFeatures(video.astype(np.float32), audio, provenance)
 
 
-def _save(path: Path, feats: StimulusFeatures) -> None:
-    buffer = io.BytesIO()
-    np.savez(buffer, video=feats.video, audio=feats.audio, provenance=np.array(json.dumps(feats.provenance)))
-    storage.atomic_write_bytes(path, buffer.getvalue())
-
-
-def _load(path: Path, window: StimulusWindow, feature_cfg: FeatureConfig) -> StimulusFeatures | None:
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            feats = StimulusFeatures(npz["video"], npz["audio"], json.loads(str(npz["provenance"])))
-    except (OSError, ValueError, KeyError):  # unreadable cache entry: recompute rather than trust it
+def _load(
+    cache: storage.ContentCache, stem: str, key: str, window: StimulusWindow, feature_cfg: FeatureConfig
+) -> StimulusFeatures | None:
+    entry = cache.load(stem, key)
+    if entry is None:
         return None
+    feats = StimulusFeatures(entry.arrays.get("video"), entry.arrays.get("audio"), entry.meta)
     expected = [(window.n_frames, feature_cfg.video_dim), (window.n_frames, feature_cfg.audio_dim)]
-    return feats if [feats.video.shape, feats.audio.shape] == expected else None
+    shapes = [getattr(feats.video, "shape", None), getattr(feats.audio, "shape", None)]
+    return feats if shapes == expected else None
 
 
 def load_stimulus_features(
@@ -133,8 +126,9 @@ def load_stimulus_features(
     *,
     feature_cfg: FeatureConfig = FeatureConfig(),
     window: StimulusWindow = StimulusWindow.from_protocol(),
-    cache_dir: str | os.PathLike = Path("data/cache"),
+    cache_dir: str | os.PathLike = DEFAULT_CACHE_DIR,
     hashes: Mapping[Path, str] | None = None,
+    weights: dict | None = None,
     channels_last: bool = True,
     num_threads: int | None = None,
     progress: bool = True,
@@ -144,11 +138,13 @@ def load_stimulus_features(
 
     `feature_cfg.video_weights` must already be resolved (not "auto").
     `hashes` maps a stimulus path to its known sha256 (e.g. the archive's
-    memoised input hashes) to skip re-hashing.  The network is built only if
+    memoised input hashes) to skip re-hashing; `weights` is the spec's
+    `weights_provenance` when the caller already resolved it.  The network is built only if
     some stimulus is not cached, with `num_threads` torch threads (default all cores).
     """
-    weights = weights_provenance(feature_cfg.video_weights)  # raises before any decoding if unavailable
-    folder = Path(cache_dir) / "features"
+    if weights is None:  # raises before any decoding if unavailable
+        weights = weights_provenance(feature_cfg.video_weights)
+    cache = storage.ContentCache(cache_dir, "features")
     known = {Path(p).resolve(): h for p, h in (hashes or {}).items()}
     encoder: VideoEncoder | None = None
     out = {}
@@ -157,28 +153,28 @@ def load_stimulus_features(
         sha = known.get(path.resolve())
         if sha is None:
             stimuli.require_file(path)
-            sha = storage.sha256_file(path)
+            sha = storage.memoised_sha256([path], cache.memo_path)[path]
         key = feature_key(sha, weights, feature_cfg, window)
-        cache_file = folder / f"{path.stem}-{key[:20]}.npz"
-        feats = _load(cache_file, window, feature_cfg) if cache_file.exists() else None
+        feats = _load(cache, path.stem, key, window, feature_cfg)
         if feats is None:
             if encoder is None:
-                from restasmr_jax.features.video import VideoEncoder
-
-                encoder = (
-                    encoder_factory
-                    or (
-                        lambda: VideoEncoder(
-                            feature_cfg.video_weights,
-                            resize=feature_cfg.resize,
-                            crop=feature_cfg.crop,
-                            channels_last=channels_last,
-                            num_threads=num_threads,
-                        )
-                    )
-                )()
+                encoder = (encoder_factory or functools.partial(_encoder, feature_cfg, channels_last, num_threads))()
             feats = extract_stimulus_features(path, window, encoder, feature_cfg=feature_cfg, progress=progress)
             feats = StimulusFeatures(feats.video, feats.audio, {**feats.provenance, "sha256": sha, "key": key})
-            _save(cache_file, feats)
+            cache.store(path.stem, key, {"video": feats.video, "audio": feats.audio}, feats.provenance)
         out[video] = feats
     return out
+
+
+def _encoder(feature_cfg: FeatureConfig, channels_last: bool, num_threads: int | None) -> VideoEncoder:
+    # torch is imported here, only when some stimulus is not cached: a run whose features come
+    # from the cache never pays its import.
+    from restasmr_jax.features.video import VideoEncoder
+
+    return VideoEncoder(
+        feature_cfg.video_weights,
+        resize=feature_cfg.resize,
+        crop=feature_cfg.crop,
+        channels_last=channels_last,
+        num_threads=num_threads,
+    )

@@ -8,10 +8,8 @@ table lacks them (with a warning).  A bad PPG file (format error, or a
 recording that ends before a trial does) counts as bad input: it stops the
 run, or with `skip_bad` excludes that participant from every table, because
 a half-usable participant would silently change the model's training set.
-
-`run_ingest` is the command-line job: resolve the archive, ingest, write
-`labels.parquet`, `timeline.parquet`, `ppg10hz.parquet`, `report.json` and
-`manifest.json` into a run directory, print a per-participant summary.
+`write_tables` writes the three tables as Parquet files labelled with the
+data source.
 """
 
 from __future__ import annotations
@@ -26,11 +24,12 @@ import numpy as np
 import polars as pl
 from tqdm.auto import tqdm
 
-from restasmr_jax import manifest, storage
+from restasmr_jax import storage
 from restasmr_jax.config import ProtocolConfig, to_dict
 from restasmr_jax.ingest.labels import build_timeline, dense_labels
 from restasmr_jax.ingest.ppg import PPGError, epoch_ppg
 from restasmr_jax.io import archive as archive_lib
+from restasmr_jax.io.archive import DEFAULT_CACHE_DIR
 from restasmr_jax.io.biopac import BiopacFormatError, read_biopac
 from restasmr_jax.io.presentation import LogFormatError, read_log, subject_from_filename
 
@@ -42,7 +41,7 @@ PPG_SCHEMA = {
     "ppg": pl.Float64,  # z-scored per trial
 }
 PPG_CHANNEL = "CH2"  # band-passed 0.5-35 Hz (SPEC §1.2)
-DEFAULT_CACHE_DIR = Path("data/cache")
+TABLES = ("labels", "timeline", "ppg10hz")  # the files `write_tables` writes, <name>.parquet
 _PPG_NAME = re.compile(r"^(\d+)_csv\.txt$")
 
 
@@ -121,6 +120,7 @@ def _read_ppg(
     timeline: pl.DataFrame | None,
     cfg: ProtocolConfig,
     cache_dir: Path,
+    hashes: dict[str, str],
     bad: dict,
     warned: list[str],
     progress: bool,
@@ -135,7 +135,8 @@ def _read_ppg(
                 warned.append(f"subject {subject:03d}: no PPG file {path}; excluded from the PPG table")
             continue
         try:
-            recording = read_biopac(path, cache_dir=cache_dir)
+            known = hashes.get(str(path.relative_to(archive.root)))
+            recording = read_biopac(path, cache_dir=cache_dir, sha256=known)
             reports[subject] = {"file": path.name, **recording.header()}
             if subject in with_log:
                 series[subject] = _ppg_trials(recording, timeline.filter(pl.col("subject") == subject), cfg)
@@ -152,9 +153,14 @@ def ingest_archive(
     *,
     skip_bad: bool = False,
     cache_dir: str | os.PathLike = DEFAULT_CACHE_DIR,
+    hashes: dict[str, str] | None = None,
     progress: bool = True,
 ) -> Ingested:
-    """Parse and validate the whole archive, then build the three tables (see module docstring)."""
+    """Parse and validate the whole archive, then build the three tables (see module docstring).
+
+    `hashes`: the archive's input hashes (`io.archive.input_hashes`) when the
+    caller holds them, so no PPG export is hashed twice.
+    """
     bad: dict[int | str, list[str]] = {}  # subject (or file name) -> messages
     warned: list[str] = []
     parsed, log_reports = _read_logs(archive, cfg, bad)
@@ -164,7 +170,9 @@ def ingest_archive(
     timeline = build_timeline(events, source=str(archive.log_dir), cfg=cfg) if parsed else None
     ppg_names = {int(m.group(1)) for p in archive.ppg_dir.glob("*_csv.txt") if (m := _PPG_NAME.match(p.name))}
     subjects = sorted(set(parsed) | {s for s in bad if isinstance(s, int)} | ppg_names)
-    ppg_series, ppg_reports = _read_ppg(archive, subjects, timeline, cfg, Path(cache_dir), bad, warned, progress)
+    ppg_series, ppg_reports = _read_ppg(
+        archive, subjects, timeline, cfg, Path(cache_dir), hashes or {}, bad, warned, progress
+    )
 
     bad_messages = [message for messages in bad.values() for message in messages]
     if bad_messages and not skip_bad:
@@ -232,36 +240,14 @@ def summary_table(ingested: Ingested) -> str:
     return "\n".join(lines)
 
 
-def _write_parquet(frame: pl.DataFrame, path: Path, source: str) -> None:
-    with storage.atomic_path(path) as tmp:
-        frame.write_parquet(tmp, metadata={"data_source": source, "producer": "restasmr_jax.ingest"})
-
-
-def run_ingest(
-    data_dir: str | os.PathLike | None = None,
-    out: str | os.PathLike | None = None,
-    *,
-    skip_bad: bool = False,
-    progress: bool = True,
-    cache_dir: str | os.PathLike = DEFAULT_CACHE_DIR,
-) -> Path:
-    """Ingest the archive (real in `data_dir`/`data/`, else synthetic) into a run directory."""
-    archive = archive_lib.resolve_archive(data_dir, progress=progress)
-    cfg = ProtocolConfig()
-    ingested = ingest_archive(archive, cfg, skip_bad=skip_bad, cache_dir=cache_dir, progress=progress)
-    run_dir = Path(out) if out is not None else manifest.new_run_dir("ingest")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("labels", "timeline", "ppg10hz"):
-        _write_parquet(getattr(ingested, name), run_dir / f"{name}.parquet", archive.source)
-    storage.write_json(run_dir / "report.json", ingested.report)
-    manifest.write_manifest(
-        run_dir,
-        configs={"protocol": to_dict(cfg), "skip_bad": skip_bad},
-        archive=archive,
-        input_hashes=archive_lib.input_hashes(archive, Path(cache_dir)),
-        extra={"exclusions": ingested.report["excluded"]},
-    )
-    print(f"REST-ASMR ingestion ({archive.source} data, {archive.root})")
-    print(summary_table(ingested))
-    print(f"wrote {run_dir}")
-    return run_dir
+def write_tables(ingested: Ingested, folder: str | os.PathLike, source: str) -> list[Path]:
+    """`<folder>/{labels,timeline,ppg10hz}.parquet`, each labelled `data_source` in its key-value metadata."""
+    written = []
+    for name in TABLES:
+        path = Path(folder) / f"{name}.parquet"
+        with storage.atomic_path(path) as tmp:
+            getattr(ingested, name).write_parquet(
+                tmp, metadata={"data_source": source, "producer": "restasmr_jax.ingest"}
+            )
+        written.append(path)
+    return written

@@ -18,19 +18,14 @@ against the header's interval within the precision it was printed with
 (exports print ~6 significant digits, so 12.4999 min stands for any
 instant within ±5e-5 min).
 
-Cache: `read_biopac(path, cache_dir=...)` stores the parsed samples as `.npy`
-plus a JSON header under `cache_dir/biopac/`, named by the sha256 of the
-source bytes and of this module's source, so an entry can never be stale.  To skip re-hashing ~50 MB on
-every load, the digest itself is memoised per (path, size, mtime, ctime,
-inode) and trusted only when it was computed well after the file last
-changed (git's "racy clean" rule), so a rewrite inside one coarse
-file-system tick still forces a re-hash.
+Cache: `read_biopac(path, cache_dir=...)` keeps the parsed samples in the
+verified `storage.ContentCache` (`cache_dir/biopac/`), keyed by the sha256
+of the source bytes and of this module's source, so an entry can never be
+stale; the source digest goes through the cache folder's hash memo.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import math
 import os
 import re
@@ -53,7 +48,6 @@ _INTERVAL = re.compile(r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*msec/sample", r
 _CHANNELS = re.compile(r"^\s*(\d+)\s+channels?\b", re.IGNORECASE)
 _CHANNEL_NAME = re.compile(r"^CH\d+$", re.IGNORECASE)
 _TIME_UNITS_MS = {"min": 60_000.0, "sec": 1_000.0, "s": 1_000.0, "msec": 1.0, "millisec": 1.0, "ms": 1.0}
-_MEMO_NAME = "sha256-memo.json"
 
 
 class BiopacFormatError(ValueError):
@@ -360,38 +354,26 @@ def parse_biopac(path: str | os.PathLike) -> BiopacRecording:
     )
 
 
-@functools.cache
-def _reader_digest(module_file: str) -> str:
-    """This reader's source digest, once per process: it describes the code that was imported."""
-    return storage.source_digest([Path(module_file)])
+def read_biopac(
+    path: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None, sha256: str | None = None
+) -> BiopacRecording:
+    """Parse an export, or load it from the verified cache `cache_dir/biopac/` when parsed before.
 
-
-def content_sha256(path: Path, cache_dir: Path) -> str:
-    """sha256 of `path`'s bytes, memoised in `cache_dir` while the file is provably unchanged."""
-    return storage.memoised_sha256([Path(path)], Path(cache_dir) / _MEMO_NAME)[Path(path)]
-
-
-def read_biopac(path: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None) -> BiopacRecording:
-    """Parse an export, or load it from `cache_dir/biopac/<sha256>` when parsed before."""
+    `sha256`: the file's digest when the caller already holds it (the run's
+    input hashes), so a cold run hashes each export once.
+    """
     path = Path(path)
     if cache_dir is None:
         return parse_biopac(path)
-    store = Path(cache_dir) / "biopac"
+    cache = storage.ContentCache(cache_dir, "biopac")
+    if sha256 is None:
+        sha256 = storage.memoised_sha256([path], cache.memo_path)[path]
     # Keyed by the source bytes and by this reader's own code: editing the parser re-parses.
-    entry = store / f"{content_sha256(path, store)}-{_reader_digest(__file__)[:12]}"
-    samples_path, header_path = entry.with_suffix(".npy"), entry.with_suffix(".json")
-    if samples_path.exists() and header_path.exists():
-        try:
-            header = json.loads(header_path.read_text())
-            samples = np.load(samples_path)
-        except (OSError, ValueError):
-            pass  # unreadable entry (not ours to trust): parse again and overwrite it
-        else:
-            for derived in ("n_samples", "source"):
-                header.pop(derived, None)
-            return BiopacRecording(path=path, samples=samples, **header)
+    key = storage.sha256_json({"source_sha256": sha256, "reader": storage.code_digest([Path(__file__)])})
+    entry = cache.load(path.stem, key)
+    if entry is not None:
+        header = {k: v for k, v in entry.meta.items() if k not in ("n_samples", "source")}
+        return BiopacRecording(path=path, samples=entry.arrays["samples"], **header)
     recording = parse_biopac(path)
-    with storage.atomic_path(samples_path) as tmp, open(tmp, "wb") as fh:
-        np.save(fh, recording.samples)
-    storage.write_json(header_path, {**recording.header(), "source": path.name})
+    cache.store(path.stem, key, {"samples": recording.samples}, {**recording.header(), "source": path.name})
     return recording

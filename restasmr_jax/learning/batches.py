@@ -1,7 +1,7 @@
 """Which trials each seed x fold replica trains, validates and tests on, in static-shape batches (SPEC §6, §7).
 
 The run's replica axis is flattened r = seed * n_folds + fold.  Everything
-here is host-side numpy and decides *what* the program sees; `train.py`
+here is host-side numpy and decides *what* the program sees; `program.py`
 decides what it computes.
 
 - Training batches: 16 trials, reshuffled every epoch by numpy's generator
@@ -16,24 +16,18 @@ decides what it computes.
 - Stimuli: each fold projects only the stimuli its trials use (6 training
   videos, 2 test videos), padded to a common count; `stim_pos` points each
   trial at its stimulus's row.
-- Placement: with several devices and a replica count divisible by them,
-  the replica axis is sharded over a 1-D mesh; data are replicated.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
-from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import struct
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from restasmr_jax.config import FeatureConfig, TrainConfig
+from restasmr_jax.config import TrainConfig
 from restasmr_jax.learning.splits import FoldSplit, trial_indices
 
 EVAL_CHUNK = 32  # trials per evaluation call (bounds memory on large validation/test sets)
@@ -52,25 +46,6 @@ class Batch:
     stim_pos: jax.Array  # [batch] int32 position of each trial's stimulus in stim_rows
     stim_rows: jax.Array  # [stim] int32 stimuli this fold projects
     class_weight: jax.Array  # [2] float32
-
-
-def feature_columns(tensor, features: str, feature_cfg: FeatureConfig = FeatureConfig()):
-    """(shared [stimulus, time, Ds], own [trial, time, Do]) for an ablation, column order as `TrialTensor.X`."""
-    video, audio = feature_cfg.video_dim, feature_cfg.audio_dim
-    av, ppg = np.asarray(tensor.av, np.float32), np.asarray(tensor.ppg, np.float32)[..., None]
-    if av.shape[-1] != video + audio:
-        raise PlanError(f"tensor.av has {av.shape[-1]} columns per frame, expected {video} video + {audio} audio")
-    no_own = ppg[..., :0]
-    choices = {
-        "fusion": (av, ppg),
-        "video": (av[..., :video], no_own),
-        "audio": (av[..., video : video + audio], no_own),
-        "ppg": (av[..., :0], ppg),
-    }
-    if features not in choices:
-        raise PlanError(f"features must be one of {sorted(choices)}, got {features!r}")
-    shared, own = choices[features]
-    return np.ascontiguousarray(shared), np.ascontiguousarray(own)
 
 
 @dataclass(frozen=True)
@@ -95,6 +70,11 @@ class Plan:
 
     def seed_value(self, seed: int) -> int:
         return self.cfg.seed + seed
+
+    @property
+    def seed_values(self) -> list[int]:
+        """Seed value of each seed axis position: cfg.seed, cfg.seed + 1, ..."""
+        return [self.seed_value(k) for k in range(self.cfg.n_seeds)]
 
 
 def make_plan(tensor, splits: list[FoldSplit], cfg: TrainConfig) -> Plan:
@@ -180,45 +160,3 @@ def eval_batches(plan: Plan, rows: list[np.ndarray]) -> Batch:
     order = [np.arange(len(rows[plan.seed_fold(r)[1]])) for r in range(plan.n_replicas)]
     size = min(EVAL_CHUNK, max(len(o) for o in order))
     return make_batches(plan, rows, order, size, fold_stimuli(plan, rows))
-
-
-def replica_keys(plan: Plan) -> jax.Array:
-    """[replica] base key of each (seed, fold)."""
-    keys = [
-        jax.random.fold_in(jax.random.PRNGKey(plan.seed_value(s)), f)
-        for s, f in map(plan.seed_fold, range(plan.n_replicas))
-    ]
-    return jnp.stack(keys)
-
-
-def use_cpu_devices(n: int | None = None) -> int:
-    """Expose the host's cores as `n` JAX CPU devices (default: all cores); call before JAX's first use.
-
-    XLA runs a `lax.scan` on one thread, so with one CPU device the folds'
-    recurrences run one after another; with one device per core the replica
-    axis is sharded and they run side by side.  Returns the device count
-    in effect (unchanged if JAX had already started).
-    """
-    n = n or os.cpu_count() or 1
-    try:
-        jax.config.update("jax_num_cpu_devices", n)
-    except RuntimeError:  # backend already initialised: keep what it has
-        pass
-    return len(jax.devices())
-
-
-class Placement(NamedTuple):
-    replica: Any  # sharding for arrays with a leading replica axis (None = default device)
-    replicated: Any
-
-
-def placement(n_replicas: int) -> Placement:
-    devices = jax.devices()
-    if len(devices) > 1 and n_replicas % len(devices) == 0:
-        mesh = Mesh(np.array(devices), ("replica",))
-        return Placement(NamedSharding(mesh, PartitionSpec("replica")), NamedSharding(mesh, PartitionSpec()))
-    return Placement(None, None)
-
-
-def put(tree, sharding):
-    return jax.device_put(tree, sharding) if sharding is not None else jax.device_put(tree)

@@ -1,8 +1,8 @@
 """Orbax checkpoints of a training run: latest state every epoch, best parameters, reload to re-predict (SPEC §7).
 
-Run folder layout (`run_dir` as given to `train.fit`):
+Checkpoint folder layout (opened by `open_checkpoints`, filled by `fit.fit`):
 
-    config.json              the TrainConfig and the dataset key the run was trained on
+    config.json              the TrainConfig, the tensor fingerprint and the model's input width
     splits-<hash>.json       the folds (`splits.save_splits`)
     state/<epoch>/           Orbax `CheckpointManager` step = last finished epoch (0-based):
         state/               params, Adam state, best params, best scores, best epochs;
@@ -31,7 +31,10 @@ import orbax.checkpoint as ocp
 
 from restasmr_jax import storage
 from restasmr_jax.config import TrainConfig
-from restasmr_jax.learning.splits import FoldSplit, load_splits
+from restasmr_jax.learning import models
+from restasmr_jax.learning.program import state_template
+from restasmr_jax.learning.replicas import unflatten_replicas
+from restasmr_jax.learning.splits import FoldSplit, load_splits, save_splits
 
 CONFIG_FILE = "config.json"
 STATE_DIR = "state"
@@ -48,6 +51,7 @@ def host_copy(tree):
 
 
 def write_config(run_dir: Path, cfg: TrainConfig, dataset_key: str, n_features: int) -> Path:
+    """`config.json`: the TrainConfig, the fingerprint of the tensor trained on and the model's input width."""
     return storage.write_json(
         Path(run_dir) / CONFIG_FILE,
         {"train": dataclasses.asdict(cfg), "dataset_key": dataset_key, "n_features": n_features},
@@ -115,26 +119,57 @@ def _jsonable(x: Any) -> Any:
     return x.tolist() if hasattr(x, "tolist") else x
 
 
+def open_checkpoints(
+    folder: str | Path, tensor, splits: list[FoldSplit], cfg: TrainConfig, n_features: int, *, resume: bool
+) -> RunCheckpoints:
+    """The checkpoints of a fit in `folder`, checked against what is about to be trained.
+
+    A folder that already holds checkpoints is refused unless `resume`, and
+    then only for the same config and tensor; a fresh folder gets its
+    config and split file first, so a crash later still leaves a folder
+    that says what it was training.
+    """
+    folder = Path(folder)
+    manager = RunCheckpoints(folder)
+    latest = manager.latest_epoch()
+    try:
+        if latest is not None and not resume:
+            raise CheckpointError(
+                f"{folder} already holds checkpoints (epoch {latest + 1}); pass resume=True "
+                "to continue that run or choose a new folder"
+            )
+        if latest is not None:
+            saved_cfg, saved_key, _ = read_config(folder)
+            if saved_cfg != cfg or saved_key != tensor.fingerprint:
+                other = "another dataset" if saved_key != tensor.fingerprint else f"config {saved_cfg}"
+                raise CheckpointError(f"{folder}: cannot resume, the saved run used {other}")
+        else:
+            write_config(folder, cfg, tensor.fingerprint, n_features)
+            save_splits(folder, tensor, splits)
+    except BaseException:
+        manager.close()
+        raise
+    return manager
+
+
 class LoadedRun(NamedTuple):
-    """What `load_run` gives back; `train.predict` accepts it directly."""
+    """What `load_run` gives back: enough to rebuild the session and re-predict."""
 
     cfg: TrainConfig
     splits: list[FoldSplit]
     params: Any  # selected parameters (cfg.selection) of the latest checkpoint, leaves [seed, fold, ...]
 
 
-def load_run(run_dir: str | Path) -> LoadedRun:
-    """Config, splits and the selected parameters of a run's latest checkpoint, to re-predict bit-identically."""
-    from restasmr_jax.learning import fit as train  # train imports this module
-
-    run_dir = Path(run_dir)
-    cfg, _, n_features = read_config(run_dir)
-    splits = load_splits(run_dir)
-    manager = RunCheckpoints(run_dir, read_only=True)
+def load_run(folder: str | Path) -> LoadedRun:
+    """Config, splits and the selected parameters of a fit's latest checkpoint, to re-predict bit-identically."""
+    folder = Path(folder)
+    cfg, _, n_features = read_config(folder)
+    splits = load_splits(folder)
+    manager = RunCheckpoints(folder, read_only=True)
     try:
-        template = train.checkpoint_template(cfg, len(splits), n_features)
+        template = state_template(models.from_config(cfg), cfg.learning_rate, cfg.n_seeds * len(splits), n_features)
         _, state, _ = manager.restore(template)
     finally:
         manager.close()
     params = state["best_params"] if cfg.selection == "best" else state["params"]
-    return LoadedRun(cfg, splits, train.unflatten_replicas(params, cfg.n_seeds))
+    return LoadedRun(cfg, splits, unflatten_replicas(params, cfg.n_seeds))

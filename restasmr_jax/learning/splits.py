@@ -23,7 +23,7 @@ training participant remains, and fewer than n_folds participants is an
 error.
 
 Split files: `save_splits` writes the folds (participants, videos and the
-exact trial rows) as JSON named by a hash of the dataset's trial table, in
+exact trial rows) as JSON named by the tensor's fingerprint, in
 the spirit of TorchEEG's split folders, so a run can be audited and a
 later run on a different table cannot silently reuse it.
 """
@@ -120,18 +120,8 @@ def trial_indices(tensor, split: FoldSplit) -> tuple[np.ndarray, np.ndarray, np.
     )
 
 
-def dataset_key(tensor) -> str:
-    """sha256 of the trial table (row order, participant, video, valid frames) the splits index."""
-    table = {
-        "subject": np.asarray(tensor.subject).astype(int).tolist(),
-        "video": np.asarray(tensor.video).astype(str).tolist(),
-        "n_valid": np.asarray(tensor.n_valid).astype(int).tolist(),
-    }
-    return storage.sha256_json(table)
-
-
 def split_file_name(tensor) -> str:
-    return f"splits-{dataset_key(tensor)[:16]}.json"
+    return f"splits-{tensor.fingerprint[:16]}.json"
 
 
 def save_splits(folder: str | Path, tensor, splits: list[FoldSplit]) -> Path:
@@ -155,7 +145,7 @@ def save_splits(folder: str | Path, tensor, splits: list[FoldSplit]) -> Path:
         folds.append(entry)
     doc = {
         "format": SPLIT_FORMAT,
-        "dataset_key": dataset_key(tensor),
+        "dataset_key": tensor.fingerprint,
         "n_trials": int(len(tensor.subject)),
         "folds": folds,
     }
@@ -173,10 +163,10 @@ def load_splits(path: str | Path, tensor=None) -> list[FoldSplit]:
     doc = json.loads(path.read_text())
     if doc.get("format") != SPLIT_FORMAT:
         raise SplitError(f"{path}: not a split file (format {doc.get('format')!r}, expected {SPLIT_FORMAT!r})")
-    if tensor is not None and doc["dataset_key"] != dataset_key(tensor):
+    if tensor is not None and doc["dataset_key"] != tensor.fingerprint:
         raise SplitError(
             f"{path}: splits were made for dataset {doc['dataset_key'][:16]}, "
-            f"but this tensor's trial table hashes to {dataset_key(tensor)[:16]}"
+            f"but this tensor hashes to {tensor.fingerprint[:16]}"
         )
     fields = FoldSplit.__dataclass_fields__
     return [

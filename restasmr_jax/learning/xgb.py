@@ -23,6 +23,8 @@ the reference for the rest):
   `nthread` = all cores; with no row/column subsampling the result is
   deterministic for a given `random_state`.
 - A frame is predicted "tingle" when P(tingle) > 0.5 (XGBClassifier.predict).
+- `xgboost` is imported inside the functions that train or score: it takes
+  over a second to import and most runs never build a booster.
 
 Shapes: `[trial, time]` for frame arrays, `[row, feat]` for booster input.
 """
@@ -31,11 +33,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
-from restasmr_jax.config import FeatureConfig, XGBConfig
-from restasmr_jax.evidence.predictions import Predictions
+from restasmr_jax.config import XGBConfig
+from restasmr_jax.learning.outputs import TestOutputs
 from restasmr_jax.learning.splits import FoldSplit, trial_indices
 from restasmr_jax.tensor.trial_tensor import TrialTensor
 
@@ -54,27 +58,13 @@ class XGBFoldReport:
 
 @dataclass(frozen=True)
 class XGBResult:
-    predictions: Predictions  # test trials of all folds, fold-major, tensor order inside a fold
+    outputs: TestOutputs  # test trials of all folds, fold-major, tensor order inside a fold
     folds: list[XGBFoldReport]
     boosters: list  # xgboost.Booster per fold (the caller may `save_model` them)
 
 
-def feature_columns(features: str, feature_cfg: FeatureConfig = FeatureConfig()) -> tuple[slice, bool]:
-    """(slice into the 543 audio-visual columns, whether to append PPG) for a feature set."""
-    video, audio = feature_cfg.video_dim, feature_cfg.audio_dim
-    choices = {
-        "fusion": (slice(0, video + audio), True),
-        "video": (slice(0, video), False),
-        "audio": (slice(video, video + audio), False),
-        "ppg": (slice(0, 0), True),
-    }
-    if features not in choices:
-        raise ValueError(f"features must be one of {sorted(choices)}, got {features!r}")
-    return choices[features]
-
-
 def frame_rows(
-    tensor: TrialTensor, trials: np.ndarray, features: str = "fusion", feature_cfg: FeatureConfig = FeatureConfig()
+    tensor: TrialTensor, trials: np.ndarray, features: str = "fusion"
 ) -> tuple[np.ndarray, np.ndarray, tuple]:
     """Valid frames of `trials` as booster rows.
 
@@ -85,12 +75,9 @@ def frame_rows(
     trials = np.asarray(trials, dtype=np.int64)
     local_trial, time = np.nonzero(tensor.mask[trials])
     trial = trials[local_trial]
-    av_cols, with_ppg = feature_columns(features, feature_cfg)
-    parts = [tensor.av[tensor.stim_index[trial], time, av_cols]]
-    if with_ppg:
-        parts.append(tensor.ppg[trial, time][:, None])
-    x = np.concatenate(parts, axis=1).astype(np.float32, copy=False)
-    return x, tensor.y[trial, time].astype(np.int32), (trial, time)
+    shared, own = tensor.feature_columns(features)
+    x = np.concatenate([shared[tensor.stim_index[trial], time], own[trial, time]], axis=1)
+    return x.astype(np.float32, copy=False), tensor.y[trial, time].astype(np.int32), (trial, time)
 
 
 def fold_trials(split, tensor: TrialTensor) -> tuple[np.ndarray, np.ndarray]:
@@ -131,13 +118,12 @@ def score_trials(
     test: np.ndarray,
     *,
     features: str = "fusion",
-    feature_cfg: FeatureConfig = FeatureConfig(),
     nthread: int | None = None,
 ) -> tuple[np.ndarray, int]:
     """P(tingle) `[test_trial, time]` of `booster` on the valid frames of `test` (0 on padding), and the row count."""
     import xgboost
 
-    x_test, _, (trial, time) = frame_rows(tensor, test, features, feature_cfg)
+    x_test, _, (trial, time) = frame_rows(tensor, test, features)
     probs = np.zeros((len(test), tensor.mask.shape[1]), dtype=np.float32)
     if x_test.shape[0]:
         scored = booster.predict(xgboost.DMatrix(x_test, nthread=nthread or n_threads()))
@@ -155,13 +141,12 @@ def fit_predict_fold(
     cfg: XGBConfig = XGBConfig(),
     *,
     features: str = "fusion",
-    feature_cfg: FeatureConfig = FeatureConfig(),
     nthread: int | None = None,
 ) -> tuple[np.ndarray, XGBFoldReport, object]:
     """Train on the valid frames of `train`; P(tingle) `[test_trial, time]` (0 on padding), report, booster."""
     import xgboost
 
-    x_train, y_train, _ = frame_rows(tensor, train, features, feature_cfg)
+    x_train, y_train, _ = frame_rows(tensor, train, features)
     if x_train.shape[0] == 0:
         raise ValueError(f"fold {fold}: the training pool has no valid frame")
     n_pos = int(y_train.sum())
@@ -171,31 +156,23 @@ def fit_predict_fold(
     booster = xgboost.train(
         booster_params(cfg, scale_pos_weight, nthread or n_threads()), dtrain, num_boost_round=cfg.n_estimators
     )
-    probs, n_test_rows = score_trials(
-        booster, tensor, test, features=features, feature_cfg=feature_cfg, nthread=nthread
-    )
+    probs, n_test_rows = score_trials(booster, tensor, test, features=features, nthread=nthread)
     report = XGBFoldReport(
         fold, np.asarray(train), np.asarray(test), int(dtrain.num_row()), n_test_rows, float(scale_pos_weight)
     )
     return probs, report, booster
 
 
-def _pooled(tensor: TrialTensor, blocks: list[tuple[np.ndarray, np.ndarray, int]]) -> Predictions:
-    """(test trials, probs, fold) per fold -> one fold-major `Predictions`; padded frames predicted 0."""
+def _pooled(tensor: TrialTensor, blocks: list[tuple[np.ndarray, np.ndarray, int]]) -> TestOutputs:
+    """(test trials, probs, fold) per fold -> one fold-major `TestOutputs`; padded frames predicted 0."""
     test = np.concatenate([b[0] for b in blocks])
     probs = np.concatenate([b[1] for b in blocks])
-    fold = np.concatenate([np.full(len(b[0]), b[2], dtype=np.int32) for b in blocks])
     mask = tensor.mask[test]
-    return Predictions(
-        truths=tensor.y[test].astype(np.int32),
-        preds=((probs > DECISION_THRESHOLD) & mask).astype(np.int32),
+    return TestOutputs(
+        rows=test,
+        fold=np.concatenate([np.full(len(b[0]), b[2], dtype=np.int32) for b in blocks]),
         probs=np.where(mask, probs, np.float32(0)).astype(np.float32),
-        raw_truths=tensor.intensity[test].astype(np.int32),
-        mask=mask.copy(),
-        is_nature=np.asarray(tensor.is_nature)[test],
-        subject=tensor.subject[test].astype(np.int32),
-        video=tensor.video[test],
-        fold=fold,
+        preds=((probs > DECISION_THRESHOLD) & mask).astype(np.int32),
     )
 
 
@@ -205,18 +182,15 @@ def run_xgb(
     cfg: XGBConfig = XGBConfig(),
     *,
     features: str = "fusion",
-    feature_cfg: FeatureConfig = FeatureConfig(),
     nthread: int | None = None,
     progress: bool = True,
 ) -> XGBResult:
-    """XGBoost on every fold of `splits` -> pooled test `Predictions` (fold-major)."""
-    from tqdm.auto import tqdm
-
+    """XGBoost on every fold of `splits` -> pooled test outputs (fold-major)."""
     blocks, reports, boosters = [], [], []
     for split in tqdm(splits, desc=f"xgboost [{features}]", unit="fold", disable=not progress):
         train, test = fold_trials(split, tensor)
         probs, report, booster = fit_predict_fold(
-            tensor, int(split.fold), train, test, cfg, features=features, feature_cfg=feature_cfg, nthread=nthread
+            tensor, int(split.fold), train, test, cfg, features=features, nthread=nthread
         )
         blocks.append((test, probs, int(split.fold)))
         reports.append(report)
@@ -230,15 +204,26 @@ def predict_xgb(
     splits: list[FoldSplit],
     *,
     features: str = "fusion",
-    feature_cfg: FeatureConfig = FeatureConfig(),
     nthread: int | None = None,
-) -> Predictions:
+) -> TestOutputs:
     """Re-score every fold's test trials with saved boosters (one per split, same order)."""
     if len(boosters) != len(splits):
         raise ValueError(f"{len(boosters)} boosters for {len(splits)} folds")
     blocks = []
     for booster, split in zip(boosters, splits):
         _, test = fold_trials(split, tensor)
-        probs, _ = score_trials(booster, tensor, test, features=features, feature_cfg=feature_cfg, nthread=nthread)
+        probs, _ = score_trials(booster, tensor, test, features=features, nthread=nthread)
         blocks.append((test, probs, int(split.fold)))
     return _pooled(tensor, blocks)
+
+
+def load_boosters(paths: list) -> list:
+    """Boosters saved as XGBoost JSON (`booster.save_raw(raw_format="json")`), one per fold, in order."""
+    import xgboost
+
+    boosters = []
+    for path in paths:
+        booster = xgboost.Booster()
+        booster.load_model(bytearray(Path(path).read_bytes()))
+        boosters.append(booster)
+    return boosters

@@ -17,9 +17,10 @@ import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from restasmr_jax import storage
 from restasmr_jax.config import FeatureConfig, ProtocolConfig, StatsConfig, SynthConfig, TrainConfig, XGBConfig
-
-OPTIONS_FILE = "options.json"
+from restasmr_jax.io.archive import DEFAULT_CACHE_DIR
+from restasmr_jax.runs.layout import OPTIONS_FILE
 
 # `--quick`: a smoke run of the whole path in a few minutes.  Explicit flags win over these.
 QUICK_TRAIN = {"epochs": 2, "hidden": 16}
@@ -45,7 +46,7 @@ class RunOptions:
     synth: SynthConfig = SynthConfig()
     quick: bool = False
     resume: Path | None = None  # an existing run folder to continue
-    cache_dir: Path = Path("data/cache")
+    cache_dir: Path = DEFAULT_CACHE_DIR
     tinglegram_subject: int | None = None  # None: subject 27 (the paper's Figure 6) if tested, else first
     models: tuple[str, ...] = ABLATION_MODELS  # ablations only
     with_xgb: bool = True  # ablations only
@@ -89,8 +90,6 @@ class RunOptions:
 
 
 def save_options(run_dir: Path, options: RunOptions) -> Path:
-    from restasmr_jax import storage
-
     return storage.write_json(Path(run_dir) / OPTIONS_FILE, options.to_dict())
 
 
@@ -125,7 +124,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
         "stages are kept, training restarts from the latest Orbax checkpoint",
     )
     data.add_argument(
-        "--cache-dir", type=Path, default=Path("data/cache"), help="feature / parse cache folder (default data/cache)"
+        "--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help="feature / parse cache folder (default data/cache)"
     )
     data.add_argument(
         "--synth-seed",

@@ -1,6 +1,6 @@
 """A run's report files: Table 1 / Table 2 Markdown + JSON, video level, seed spread, summary (SPEC §9).
 
-Thin layer over `tables` (C): it picks seed 0 for the tables, adds the
+Thin layer over `evidence.tables`: it picks seed 0 for the tables, adds the
 spread over training seeds when there are several, labels every file with
 the data source (a synthetic run says so in bold at the top), and writes
 atomically into the run folder.
@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from restasmr_jax import storage
+from restasmr_jax.evidence import tables
 from restasmr_jax.evidence.predictions import Predictions
+from restasmr_jax.runs import layout
 
 
 def data_banner(source: str) -> str:
@@ -33,8 +35,6 @@ def _headline(frame_level: dict) -> dict:
 
 def seed_spread(per_seed: list[Predictions], stats_cfg) -> dict:
     """Mean ± SD over seeds of each metric's 4-fold mean (no resampling)."""
-    from restasmr_jax.evidence import tables
-
     fold_means = [
         {name: m["mean"] for name, m in tables.frame_level(p, stats_cfg, resample=False)["metrics"].items()}
         for p in per_seed
@@ -65,25 +65,23 @@ def _render_seed_spread(spread: dict) -> str:
 
 def fusion_report(per_seed: list[Predictions], train_cfg, stats_cfg, run_dir: Path, source: str) -> dict:
     """Table 1 (with the condition prior, within-ASMR rows and the video level) of seed 0, + seed spread."""
-    from restasmr_jax.evidence import tables
-
     title = f"BiLSTM, {train_cfg.features} features ({source} data)"
     table = tables.table1(per_seed[0], stats_cfg, title=title)
     markdown = data_banner(source) + tables.render_table1(table)
     spread = seed_spread(per_seed, stats_cfg) if len(per_seed) > 1 else None
     if spread is not None:
         markdown += f"\n{SPREAD_HEADING} (the table above is seed 0).\n\n" + _render_seed_spread(spread)
-    storage.atomic_write_text(run_dir / "table1.md", markdown)
-    storage.write_json(run_dir / "table1.json", {**table, "data_source": source, "seed_spread": spread})
+    storage.atomic_write_text(run_dir / f"{layout.TABLE1}.md", markdown)
+    storage.write_json(run_dir / f"{layout.TABLE1}.json", {**table, "data_source": source, "seed_spread": spread})
     video = {
         "data_source": source,
         "model": table["model"]["video_level"],
         "condition_prior": table["condition_prior"]["video_level"],
     }
-    storage.write_json(run_dir / "video_level.json", video)
+    storage.write_json(run_dir / f"{layout.VIDEO_LEVEL}.json", video)
     section = markdown[markdown.index("## Video-level classification") :]
     section = section.split("\n## ", 1)[0]  # up to the next section, if any
-    storage.atomic_write_text(run_dir / "video_level.md", data_banner(source) + section)
+    storage.atomic_write_text(run_dir / f"{layout.VIDEO_LEVEL}.md", data_banner(source) + section)
     model, prior = table["model"], table["condition_prior"]
     summary = {
         "data_source": source,
@@ -99,8 +97,6 @@ def fusion_report(per_seed: list[Predictions], train_cfg, stats_cfg, run_dir: Pa
 
 def ablation_report(models: dict[str, list[Predictions]], stats_cfg, run_dir: Path, source: str) -> dict:
     """Table 2: every model's 4-fold mean ± SD, the condition prior, paired bootstrap p of fusion vs each."""
-    from restasmr_jax.evidence import tables
-
     first = {name: per_seed[0] for name, per_seed in models.items()}
     if "fusion" in first:
         first["condition prior"] = first["fusion"].condition_prior()
@@ -116,8 +112,8 @@ def ablation_report(models: dict[str, list[Predictions]], stats_cfg, run_dir: Pa
         markdown += f"\n{SPREAD_HEADING} (the table above is seed 0).\n"
     for name, entry in spread.items():
         markdown += f"\n### {name}\n\n" + _render_seed_spread(entry)
-    storage.atomic_write_text(run_dir / "table2.md", markdown)
-    storage.write_json(run_dir / "table2.json", {**table, "data_source": source, "seed_spread": spread})
+    storage.atomic_write_text(run_dir / f"{layout.TABLE2}.md", markdown)
+    storage.write_json(run_dir / f"{layout.TABLE2}.json", {**table, "data_source": source, "seed_spread": spread})
     summary = {
         "data_source": source,
         "macro_f1": {

@@ -9,18 +9,15 @@ import numpy as np
 
 from restasmr_jax import storage
 from restasmr_jax.evidence.predictions import Predictions
-from restasmr_jax.runs.options import RunOptions, load_options
-from restasmr_jax.runs.pipeline import (
-    CHECKPOINT_DIR,
-    Data,
-    PipelineError,
-    booster_path,
-    check_same_data,
-    load_predictions,
-    prediction_paths,
-    prepare_data,
-    xgboost_dir,
-)
+from restasmr_jax.learning import fit as fitting
+from restasmr_jax.learning import splits as splits_mod
+from restasmr_jax.learning.checkpoint import load_run
+from restasmr_jax.learning.xgb import load_boosters, predict_xgb
+from restasmr_jax.runs import layout
+from restasmr_jax.runs.data import Data, check_same_data, prepare_data
+from restasmr_jax.runs.layout import RunFolderError
+from restasmr_jax.runs.options import load_options
+from restasmr_jax.runs.pipeline import read_predictions
 from restasmr_jax.tensor.trial_tensor import TrialTensor
 
 
@@ -28,14 +25,10 @@ def run_predict(run_dir: Path, *, tensor: TrialTensor | None = None, progress: b
     """Reload a run's best checkpoints, re-predict its test sets, compare with the saved predictions.
 
     Works on a fusion run folder and on each `models/<name>/` of an
-    ablation run (XGBoost from its saved per-fold boosters).  Returns (and writes to `repredict.json`) a per-seed
-    verdict: bit-identical or the largest differences.  Nothing saved by
-    the run is overwritten.
+    ablation run (XGBoost from its saved per-fold boosters).  Returns (and
+    writes to `repredict.json`) a per-seed verdict: bit-identical or the
+    largest differences.  Nothing saved by the run is overwritten.
     """
-    from restasmr_jax.learning import checkpoint
-    from restasmr_jax.learning import fit as train
-    from restasmr_jax.learning import splits as splits_mod
-
     run_dir = Path(run_dir)
     options = replace(load_options(run_dir), progress=progress)
     data = prepare_data(options, None, tensor=tensor)
@@ -43,48 +36,44 @@ def run_predict(run_dir: Path, *, tensor: TrialTensor | None = None, progress: b
     splits = splits_mod.load_splits(run_dir, data.tensor)
     model_dirs = (
         [run_dir]
-        if (run_dir / CHECKPOINT_DIR).exists()
-        else sorted(p for p in (run_dir / "models").glob("*") if (p / CHECKPOINT_DIR).exists())
+        if (run_dir / layout.CHECKPOINT_DIR).exists()
+        else sorted(p for p in (run_dir / layout.MODELS_DIR).glob("*") if (p / layout.CHECKPOINT_DIR).exists())
     )
-    if not model_dirs and not xgboost_dir(run_dir).exists():
-        raise PipelineError(f"{run_dir}: no {CHECKPOINT_DIR}/ folder to reload (did training finish?)")
-    n_frames = data.tensor.mask.shape[1]
+    xgb_dir = layout.xgboost_dir(run_dir)
+    if not model_dirs and not xgb_dir.exists():
+        raise RunFolderError(f"{run_dir}: no {layout.CHECKPOINT_DIR}/ folder to reload (did training finish?)")
     verdicts = {}
     for model_dir in model_dirs:
         name = options.train.features if model_dir == run_dir else model_dir.name
         cfg = options.train if model_dir == run_dir else replace(options.train, features=name)
-        restored = checkpoint.load_run(model_dir / CHECKPOINT_DIR)
+        restored = load_run(model_dir / layout.CHECKPOINT_DIR)
         if restored.cfg != cfg or restored.splits != splits:
-            raise PipelineError(
-                f"{model_dir / CHECKPOINT_DIR}: its config or folds differ from the run's options.json / split file"
+            raise RunFolderError(
+                f"{model_dir / layout.CHECKPOINT_DIR}: its config or folds differ from the run's "
+                f"options.json / split file"
             )
-        per_seed = train.predict(restored, data.tensor, splits, cfg)
-        saved = [load_predictions(p, n_frames) for p in prediction_paths(model_dir, cfg.n_seeds)]
+        session = fitting.make_session(data.tensor, splits, cfg)
+        per_seed = [
+            Predictions.for_trials(data.tensor, **out._asdict()) for out in fitting.predict(session, restored.params)
+        ]
+        saved = read_predictions(layout.prediction_paths(model_dir, cfg.n_seeds), data.tensor)
         verdicts[name] = [compare_predictions(new, old) for new, old in zip(per_seed, saved)]
-    xgb_dir = xgboost_dir(run_dir)
-    if booster_path(xgb_dir, 0).exists():
-        verdicts["xgboost"] = [repredict_xgboost(xgb_dir, data, splits, options)]
+    if layout.booster_path(xgb_dir, 0).exists():
+        verdicts[layout.XGBOOST] = [repredict_xgboost(xgb_dir, data, splits)]
     identical = all(v["identical"] for seeds in verdicts.values() for v in seeds)
     result = {"run": str(run_dir), "identical": identical, "models": verdicts}
-    storage.write_json(run_dir / "repredict.json", result)
+    storage.write_json(run_dir / layout.REPREDICT_FILE, result)
     word = "bit-identical to" if identical else "DIFFERENT from"
     print(f"[predict] re-predicted test sets are {word} the saved predictions ({run_dir})")
     return result
 
 
-def repredict_xgboost(xgb_dir: Path, data: Data, splits, options: RunOptions) -> dict:
+def repredict_xgboost(xgb_dir: Path, data: Data, splits) -> dict:
     """Reload the saved per-fold boosters, re-score the test frames, compare with the saved predictions."""
-    import xgboost
-
-    from restasmr_jax.learning.xgb import predict_xgb
-
-    boosters = []
-    for split in splits:
-        booster = xgboost.Booster()
-        booster.load_model(bytearray(booster_path(xgb_dir, split.fold).read_bytes()))
-        boosters.append(booster)
-    new = predict_xgb(boosters, data.tensor, splits, features="fusion", feature_cfg=options.feature_cfg)
-    saved = load_predictions(prediction_paths(xgb_dir, 1)[0], data.tensor.mask.shape[1])
+    boosters = load_boosters([layout.booster_path(xgb_dir, split.fold) for split in splits])
+    outputs = predict_xgb(boosters, data.tensor, splits, features="fusion")
+    new = Predictions.for_trials(data.tensor, **outputs._asdict())
+    saved = read_predictions(layout.prediction_paths(xgb_dir, 1), data.tensor)[0]
     return compare_predictions(new, saved)
 
 

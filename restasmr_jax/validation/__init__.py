@@ -2,10 +2,10 @@
 
 Modules: `responders` (behavioural efficacy), `agreement` (leave-one-out
 ISA), `integrity` (PPG signal loss), `pulse_rate` (PR vs rating), `analysis` (all analyses, no I/O), `report`
-(run folder outputs and `run_validation`).
+(the run folder's outputs).
 """
 
 from restasmr_jax.validation.analysis import ValidationInputError, ValidationResult, validate
-from restasmr_jax.validation.report import load_predictions, run_validation, write_report
+from restasmr_jax.validation.report import write_report
 
-__all__ = ["ValidationInputError", "ValidationResult", "load_predictions", "run_validation", "validate", "write_report"]
+__all__ = ["ValidationInputError", "ValidationResult", "validate", "write_report"]

@@ -1,28 +1,25 @@
 """The technical-validation report: Markdown + JSON + CSV + figures in a run folder (SPEC §10).
 
-`run_validation` is the I/O edge: it resolves the archive (real, else the
-synthetic default), ingests it, reads each participant's Biopac recording
-through the binary cache, runs `analysis.validate`, draws the figures, writes
-`validation.md`, `validation.json`, `pulse_rate_windows.csv`,
-`pulse_rate_correlations.csv`, `figures/*.png|svg` and `manifest.json`, and
-prints the Markdown.
+`write_report` draws the figures and writes `validation.md`,
+`validation.json`, `pulse_rate_windows.csv`, `pulse_rate_correlations.csv`
+and `figures/*.png|svg` for a `ValidationResult` (the job that resolves the
+archive and writes the manifest is `runs.jobs.validation`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from restasmr_jax import manifest, storage
-from restasmr_jax.config import STIMULUS_FILES, ProtocolConfig, StatsConfig, ValidationConfig, to_dict
+from restasmr_jax import storage
+from restasmr_jax.config import STIMULUS_FILES, ProtocolConfig, ValidationConfig
 from restasmr_jax.evidence import figures as plots
 from restasmr_jax.evidence.predictions import Predictions
-from restasmr_jax.validation.analysis import ValidationInputError, ValidationResult, validate
+from restasmr_jax.validation.analysis import ValidationResult
 
 FIGURES = {
     "protocol": "fig1_protocol_timeline",
@@ -30,30 +27,6 @@ FIGURES = {
     "pulse_rate": "fig4_pulse_rate_correlation",
     "tinglegram": "fig6_tinglegram",
 }
-
-
-def load_predictions(path: str | os.PathLike) -> Predictions:
-    """A run's test predictions or the authors' artifact, read safely (`paper_artifact.load_predictions`).
-
-    `path`: a predictions pickle (`<run>/<model>/predictions/seed0.pkl`, or
-    `paper_fusion_results_4_fold.pkl`), or a run folder, in which the first
-    `predictions/seed0.pkl` is used (the fusion model's when there are several).
-    """
-    from restasmr_jax.evidence.artifact import load_predictions as read_predictions
-
-    path = Path(path)
-    if path.is_dir():
-        found = sorted(path.rglob("predictions/seed0.pkl"), key=lambda p: ("fusion" not in str(p), str(p)))
-        if not found:
-            raise ValidationInputError(f"{path}: no predictions/seed0.pkl inside this run folder")
-        path = found[0]
-    if not path.is_file():
-        raise ValidationInputError(f"{path}: predictions file not found")
-    if path.suffix != ".pkl":
-        raise ValidationInputError(
-            f"{path}: expected a predictions .pkl (a run's or the authors' artifact) or a run folder"
-        )
-    return read_predictions(path)
 
 
 def draw_figures(
@@ -307,75 +280,3 @@ def write_report(
     storage.atomic_write_text(run_dir / "validation.md", markdown)
     storage.write_json(run_dir / "validation.json", result_json(result, source=source, figures=figures))
     return markdown
-
-
-def run_validation(
-    data_dir: str | os.PathLike | None = None,
-    out: str | os.PathLike | None = None,
-    predictions: str | os.PathLike | None = None,
-    progress: bool = True,
-    *,
-    cfg: ValidationConfig = ValidationConfig(),
-    stats_cfg: StatsConfig = StatsConfig(),
-    protocol: ProtocolConfig = ProtocolConfig(),
-    cache_dir: str | os.PathLike = Path("data/cache"),
-    skip_bad: bool = False,
-    tinglegram_subject: int | None = None,
-) -> Path:
-    """Run the SPEC §10 analyses on an archive and write the report; returns the run folder.
-
-    `out`: the folder to write into (created); default a new `runs/<UTC stamp>-validation`.
-    `predictions`: a run's predictions (.pkl or run folder) or the authors' .pkl, for Fig. 6.
-    """
-    from restasmr_jax.ingest.tables import ingest_archive
-    from restasmr_jax.io.archive import input_hashes, resolve_archive
-    from restasmr_jax.io.biopac import read_biopac
-
-    archive = resolve_archive(data_dir, progress=progress)
-    pred = load_predictions(predictions) if predictions is not None else None
-    run_dir = Path(out) if out is not None else manifest.new_run_dir("validation")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ingested = ingest_archive(archive, protocol, skip_bad=skip_bad, cache_dir=cache_dir, progress=progress)
-    excluded = {row["subject"] for row in ingested.report.get("excluded", []) if row.get("scope") == "all"}
-
-    def load_recording(subject: int):
-        path = archive.ppg_file(subject)
-        if subject in excluded or not path.exists():
-            return None
-        return read_biopac(path, cache_dir=cache_dir)  # the parse cache ingestion just filled
-
-    result = validate(
-        ingested.labels,
-        ingested.timeline,
-        load_recording,
-        cfg=cfg,
-        stats_cfg=stats_cfg,
-        protocol=protocol,
-        progress=progress,
-    )
-    for row in ingested.report.get("excluded", []):
-        result.notes.append(
-            f"ingestion excluded participant {row['subject']} ({row['scope']}): " + "; ".join(row["reasons"])
-        )
-    markdown = write_report(
-        result,
-        run_dir,
-        source=archive.source,
-        predictions=pred,
-        cfg=cfg,
-        protocol=protocol,
-        tinglegram_subject=tinglegram_subject,
-    )
-    extra = {"predictions": None if predictions is None else str(predictions)}
-    if predictions is not None and Path(predictions).is_file():
-        extra["predictions_sha256"] = storage.sha256_file(predictions)
-    manifest.write_manifest(
-        run_dir,
-        configs={"validation": to_dict(cfg), "stats": to_dict(stats_cfg), "protocol": to_dict(protocol)},
-        archive=archive,
-        input_hashes=input_hashes(archive, Path(cache_dir)),
-        extra=extra,
-    )
-    print(markdown)
-    print(f"written to {run_dir}")
-    return run_dir

@@ -41,30 +41,11 @@ import math
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-from flax import struct
 
 from restasmr_jax.learning.models.lstm import N_GATES, lstm_recurrence, lstm_recurrence_reference
+from restasmr_jax.learning.models.tagger import FrameInputs
 
 N_DIRECTIONS = 2
-
-
-@struct.dataclass
-class FrameInputs:
-    """A batch in factorised form; any of the two column groups may have width 0."""
-
-    shared: jax.Array  # [stimulus, time, Ds] columns shared by every trial of a stimulus
-    stim_pos: jax.Array  # [batch] int32 row of `shared` for each trial
-    own: jax.Array  # [batch, time, Do] per-trial columns (PPG)
-    mask: jax.Array  # [batch, time] bool, True on valid frames
-
-    @property
-    def n_features(self) -> int:
-        return self.shared.shape[-1] + self.own.shape[-1]
-
-    def dense(self) -> jax.Array:
-        """[batch, time, Ds + Do] the equivalent zero-padded dense input."""
-        x = jnp.concatenate([self.shared[self.stim_pos], self.own], axis=-1)
-        return jnp.where(self.mask[..., None], x, jnp.zeros((), x.dtype))
 
 
 def _uniform_sum(bound: float, terms: int):

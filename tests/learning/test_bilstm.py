@@ -4,11 +4,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from fake_tensor import make_tensor
 
-from restasmr_jax.learning.fit import feature_columns
 from restasmr_jax.learning.models.bilstm import BiLSTMTagger, FrameInputs, dropout_keep, init_params
 from restasmr_jax.learning.models.lstm import lstm_recurrence, lstm_recurrence_reference
+from tests.fake_tensor import make_tensor
 
 H = 8
 
@@ -70,7 +69,7 @@ def tensor():
 
 def shared_and_dense(tensor, features, rows):
     """The same trials as `FrameInputs` (features per stimulus) and as the tensor's dense X."""
-    shared, own = feature_columns(tensor, features)
+    shared, own = tensor.feature_columns(features)
     assert not tensor.mask[rows].all()
     stim_rows = np.unique(tensor.stim_index[rows])
     lookup = {s: i for i, s in enumerate(stim_rows)}
@@ -118,7 +117,7 @@ def test_audio_only_shared_projection_forward(tensor):
 
 def test_padded_frames_carry_only_the_bias(tensor):
     """Whatever the stimulus holds after a short trial's end, its padded frames see a zero input row."""
-    shared, own = feature_columns(tensor, "fusion")
+    shared, own = tensor.feature_columns("fusion")
     row = int(np.flatnonzero(~tensor.mask.all(1))[0])
     model = BiLSTMTagger(hidden=H)
 

@@ -1,13 +1,14 @@
 """Biopac text-export reader: header-driven parsing, encodings, checks, content-hash cache (SPEC §1.2)."""
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from restasmr_jax.io import biopac
-from restasmr_jax.io.biopac import BiopacFormatError, content_sha256, parse_biopac, read_biopac
+from restasmr_jax.io.biopac import BiopacFormatError, parse_biopac, read_biopac
 
 LABELS = ("PPG raw - SS4LA", "PPG, 0.5-35 Hz")
 JAPANESE = ("脈波 生データ", "脈波 フィルタ 0.5-35 Hz")
@@ -193,7 +194,8 @@ def test_cache_hit_does_not_parse_and_a_change_invalidates(tmp_path, values, mon
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     reader = Path(biopac.__file__)
     code = hashlib.sha256(reader.name.encode() + b"\0" + reader.read_bytes() + b"\0").hexdigest()
-    assert (cache / "biopac" / f"{digest}-{code[:12]}.npy").exists()
+    key = json.dumps({"reader": code, "source_sha256": digest}, sort_keys=True)  # the entry names both
+    assert (cache / "biopac" / f"001_csv-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz").exists()
 
     def no_parsing(_):
         raise AssertionError("parsed although the cache holds this content")
@@ -229,31 +231,3 @@ def test_editing_the_reader_invalidates_the_cache(tmp_path, values, monkeypatch)
     assert parsed == [path]
     read_biopac(path, cache_dir=cache)
     assert parsed == [path]  # the new entry is reused
-
-
-def count_hashing(monkeypatch):
-    calls = []
-    real = biopac.storage.sha256_file
-    monkeypatch.setattr(biopac.storage, "sha256_file", lambda p: calls.append(p) or real(p))
-    return calls
-
-
-def test_digest_of_a_just_changed_file_is_never_taken_from_the_memo(tmp_path, monkeypatch):
-    calls = count_hashing(monkeypatch)
-    path = tmp_path / "f.txt"
-    path.write_bytes(b"one")
-    assert content_sha256(path, tmp_path) == hashlib.sha256(b"one").hexdigest()
-    path.write_bytes(b"two")  # same size, likely the same coarse mtime tick
-    assert content_sha256(path, tmp_path) == hashlib.sha256(b"two").hexdigest()
-    content_sha256(path, tmp_path)
-    assert len(calls) == 3
-
-
-def test_digest_memo_hit_for_a_file_unchanged_since_hashing(tmp_path, monkeypatch):
-    calls = count_hashing(monkeypatch)
-    monkeypatch.setattr(biopac.storage, "_RACY_NS", -(10**18))  # as if hashed long after the last change
-    path = tmp_path / "f.txt"
-    path.write_bytes(b"one")
-    for _ in range(3):
-        assert content_sha256(path, tmp_path) == hashlib.sha256(b"one").hexdigest()
-    assert len(calls) == 1

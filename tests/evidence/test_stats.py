@@ -4,9 +4,9 @@ import jax
 import numpy as np
 import pytest
 import scipy.stats
-from test_metrics import assert_metrics_equal, masked_rows, sklearn_metrics
 
 from restasmr_jax.evidence import metrics, stats
+from tests.evidence.test_metrics import assert_metrics_equal, masked_rows, sklearn_metrics
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ from fractions import Fraction
 import librosa
 import numpy as np
 import pytest
-from avi_clips import stereo_audio, write_clip
 
 from restasmr_jax.features.audio import AUDIO_COLUMNS, audio_features
 from restasmr_jax.io.stimuli import StimulusWindow, read_audio, window_audio
+from tests.avi_clips import stereo_audio, write_clip
 
 WINDOW = StimulusWindow(Fraction(5), 19, 10)
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from restasmr_jax.config import VIDEO_CODES, TrainConfig, XGBConfig, condition_of
+from restasmr_jax.evidence.predictions import Predictions
 from restasmr_jax.learning.splits import make_splits
-from restasmr_jax.learning.xgb import feature_columns, fold_trials, frame_rows, run_xgb
+from restasmr_jax.learning.xgb import fold_trials, frame_rows, run_xgb
 from restasmr_jax.tensor.trial_tensor import TrialTensor
 
 PAD_VALUE = 5.0  # carried by padded frames; a booster that saw them would learn "5.0 -> no tingle"
@@ -77,7 +80,7 @@ def test_frame_rows_take_valid_frames_only_with_the_right_columns():
             xf, x[:, :width] if features == "video" else x[:, 512:543] if features == "audio" else x[:, 543:]
         )
     with pytest.raises(ValueError, match="features"):
-        feature_columns("eeg")
+        frame_rows(tensor, trials, "eeg")
 
 
 def test_uses_the_splits_folds_and_excludes_masked_frames():
@@ -104,7 +107,7 @@ def test_uses_the_splits_folds_and_excludes_masked_frames():
         assert report.n_test_rows == int(tensor.n_valid[test].sum())
         y_pool = np.concatenate([tensor.y[i, : tensor.n_valid[i]] for i in pool])
         assert report.scale_pos_weight == pytest.approx((y_pool == 0).sum() / (y_pool == 1).sum())
-    pred = result.predictions
+    pred = Predictions.for_trials(tensor, **result.outputs._asdict())
     assert pred.fold.tolist() == [f for f in range(4) for _ in range(4)]
     # padded frames: not scored, predicted 0
     assert not pred.mask[~tensor.mask[np.concatenate([r.test_trials for r in result.folds])]].any()
@@ -125,13 +128,15 @@ def test_padding_would_flip_a_prediction_if_it_were_used():
     assert asmr_test
     ppg, y = tensor.ppg.copy(), tensor.y.copy()
     ppg[asmr_test, :5], y[asmr_test, :5] = PAD_VALUE, 1
-    probe = TrialTensor(**{**tensor.__dict__, "ppg": ppg, "y": y})
-    pred = run_xgb(probe, splits, FAST, features="ppg", progress=False, nthread=1).predictions
+    probe = dataclasses.replace(tensor, ppg=ppg, y=y)
+    pred = Predictions.for_trials(
+        probe, **run_xgb(probe, splits, FAST, features="ppg", progress=False, nthread=1).outputs._asdict()
+    )
     rows = [np.flatnonzero((pred.subject == probe.subject[i]) & (pred.video == probe.video[i]))[0] for i in asmr_test]
     assert (pred.preds[rows, :5] == 1).all()
     # control: with the padding declared valid, the same booster setup learns "5.0 -> 0"
-    leaky = TrialTensor(**{**probe.__dict__, "mask": np.ones_like(probe.mask)})
-    leaked = run_xgb(leaky, splits, FAST, features="ppg", progress=False, nthread=1).predictions
+    leaky = dataclasses.replace(probe, mask=np.ones_like(probe.mask))
+    leaked = run_xgb(leaky, splits, FAST, features="ppg", progress=False, nthread=1).outputs
     assert (leaked.preds[rows, :5] == 0).all()
 
 
@@ -155,6 +160,7 @@ def test_native_booster_matches_the_authors_xgbclassifier():
     )
     clf.fit(x_train, y_train)
     expected = clf.predict_proba(x_test)[:, 1]
-    got = ours.predictions.probs[ours.predictions.mask]
+    ours = Predictions.for_trials(tensor, **ours.outputs._asdict())
+    got = ours.probs[ours.mask]
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
-    np.testing.assert_array_equal(ours.predictions.preds[ours.predictions.mask], clf.predict(x_test))
+    np.testing.assert_array_equal(ours.preds[ours.mask], clf.predict(x_test))

@@ -6,12 +6,13 @@ import numpy as np
 import polars as pl
 import pytest
 import scipy.signal
-from test_biopac import export
-from test_presentation import ONSETS, protocol_rows, write_log
 
 from experiments.ingest import main as ingest_cli
-from restasmr_jax.ingest.tables import IngestError, IngestWarning, ingest_archive, run_ingest
+from restasmr_jax.ingest.tables import IngestError, IngestWarning, ingest_archive
 from restasmr_jax.io.archive import open_archive
+from restasmr_jax.runs import jobs
+from tests.io.test_biopac import export
+from tests.io.test_presentation import ONSETS, protocol_rows, write_log
 
 INTERVAL_MS = 50.0  # a 20-Hz stand-in keeps the hand-made exports small; the arithmetic is the same
 TICKS_PER_SAMPLE = 500
@@ -106,9 +107,9 @@ def test_skip_bad_excludes_affected_participants(archive_with_bad_files, tmp_pat
     assert "vid9" in out.report["excluded"][0]["reasons"][0]
 
 
-def test_run_ingest_writes_tables_report_manifest(tmp_path, capsys):
+def test_ingest_job_writes_tables_report_manifest(tmp_path, capsys):
     make_archive(tmp_path / "archive")
-    run_dir = run_ingest(tmp_path / "archive", tmp_path / "run", progress=False, cache_dir=tmp_path / "cache")
+    run_dir = jobs.ingest(tmp_path / "archive", tmp_path / "run", progress=False, cache_dir=tmp_path / "cache")
     assert run_dir == tmp_path / "run"
     labels = pl.read_parquet(run_dir / "labels.parquet")
     assert dict(labels.schema) == {
@@ -174,15 +175,6 @@ def truth(tiny_archive):
     return out
 
 
-@pytest.fixture(scope="module")
-def ingested_tiny(tiny_archive, tmp_path_factory):
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the generator's files must parse with zero warnings
-        return ingest_archive(tiny_archive, cache_dir=tmp_path_factory.mktemp("cache"), progress=False)
-
-
 def test_reader_recovers_the_generators_samples(tiny_archive, truth, tmp_path):
     from restasmr_jax.io.biopac import read_biopac
 
@@ -207,8 +199,8 @@ def test_log_events_are_the_generators_presses_and_videos(tiny_archive, truth):
         assert parsed.report["ignored_responses"]["non-numeric code"]["count"] == 0
 
 
-def test_ingest_tiny_archive(ingested_tiny, truth):
-    out = ingested_tiny
+def test_ingest_tiny_archive(tiny_ingested, truth):
+    out = tiny_ingested
     assert out.report["participants"] == sorted(truth) == out.report["participants_with_ppg"]
     assert out.report["data_source"] == "synthetic" and out.report["excluded"] == []
     per_trial = out.labels.group_by("subject", "trial_index").len()
@@ -218,14 +210,14 @@ def test_ingest_tiny_archive(ingested_tiny, truth):
     assert out.ppg10hz.select("subject", "trial_index", "t").equals(out.labels.select("subject", "trial_index", "t"))
 
 
-def test_labels_equal_the_generators_truth(ingested_tiny, truth):
+def test_labels_equal_the_generators_truth(tiny_ingested, truth):
     for subject, sim in truth.items():
         for trial in range(8):
-            got = ingested_tiny.labels.filter(pl.col("subject") == subject, pl.col("trial_index") == trial)
+            got = tiny_ingested.labels.filter(pl.col("subject") == subject, pl.col("trial_index") == trial)
             np.testing.assert_array_equal(got["intensity"].to_numpy(), sim["labels"][trial])
 
 
-def test_ppg_equals_independent_slice_of_the_generators_ch2(ingested_tiny, truth):
+def test_ppg_equals_independent_slice_of_the_generators_ch2(tiny_ingested, truth):
     subject = min(truth)
     sim = truth[subject]
     for trial in (0, 6):
@@ -235,5 +227,5 @@ def test_ppg_equals_independent_slice_of_the_generators_ch2(ingested_tiny, truth
         x = scipy.signal.resample(
             sim["ch2"].astype(np.float32)[first:stop].astype(np.float64), 507 if trial == 0 else 550
         )
-        got = ingested_tiny.ppg10hz.filter(pl.col("subject") == subject, pl.col("trial_index") == trial)["ppg"]
+        got = tiny_ingested.ppg10hz.filter(pl.col("subject") == subject, pl.col("trial_index") == trial)["ppg"]
         np.testing.assert_allclose(got.to_numpy(), (x - x.mean()) / x.std(), atol=1e-9)

@@ -5,7 +5,6 @@ import random
 
 import numpy as np
 import pytest
-from fake_tensor import make_tensor
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +18,7 @@ from restasmr_jax.learning.splits import (
     save_splits,
     trial_indices,
 )
+from tests.fake_tensor import make_tensor
 
 # SPEC §6 / the paper: test participants per fold and the authors' validation draws.
 PUBLISHED_TEST = [
@@ -121,7 +121,9 @@ def test_split_file_round_trip_and_dataset_check(tmp_path, folds):
 
 
 def test_fold_split_is_hashable_and_comparable(folds):
-    assert isinstance(folds[0], FoldSplit) and folds == make_splits(reversed(SUBJECT_IDS), TrainConfig())
+    again = make_splits(reversed(SUBJECT_IDS), TrainConfig())
+    assert isinstance(folds[0], FoldSplit) and folds == again
+    assert hash(folds[0]) == hash(again[0]) and len({*folds, *again}) == len(folds)
 
 
 @settings(max_examples=40, deadline=None)

@@ -4,7 +4,6 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from avi_clips import frame_index_of, stereo_audio, write_clip
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +17,7 @@ from restasmr_jax.io.stimuli import (
     stimulus_paths,
     window_audio,
 )
+from tests.avi_clips import frame_index_of, stereo_audio, write_clip
 
 NTSC = Fraction(30000, 1001)
 # A 7-s clip: window from 5.0 s (as the paper), 19 steps up to 6.8 s.

@@ -8,10 +8,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from fake_tensor import TINY_TRAIN, make_tensor
 
-from restasmr_jax.learning import fit as train
+from restasmr_jax.evidence.metrics import selection_macro_f1
+from restasmr_jax.learning import batches, models, program
+from restasmr_jax.learning.replicas import replica_keys
 from restasmr_jax.learning.splits import make_splits, trial_indices
+from tests.fake_tensor import TINY_TRAIN, fit_tensor, make_tensor, predictions
 
 CFG = TINY_TRAIN
 
@@ -28,15 +30,15 @@ def splits(tensor):
 
 @pytest.fixture(scope="module")
 def setup(tensor, splits):
-    plan = train.make_plan(tensor, splits, CFG)
-    shared, own = train.feature_columns(tensor, CFG.features)
-    data = train.DeviceData(jnp.asarray(shared), jnp.asarray(own), jnp.asarray(tensor.y), jnp.asarray(tensor.mask))
-    program = train.build_program(CFG, shared.shape[-1], own.shape[-1])
-    keys = train.replica_keys(plan)
-    batches = train.epoch_batches(plan, 0, train.fold_stimuli(plan, plan.train_rows))
-    model, tx = train.make_model(CFG), optax.adam(CFG.learning_rate)
-    single = jax.jit(functools.partial(train.train_step, model=model, tx=tx))
-    return dict(plan=plan, data=data, program=program, keys=keys, batches=batches, single=single)
+    plan = batches.make_plan(tensor, splits, CFG)
+    shared, own = tensor.feature_columns(CFG.features)
+    data = program.DeviceData(jnp.asarray(shared), jnp.asarray(own), jnp.asarray(tensor.y), jnp.asarray(tensor.mask))
+    model = models.from_config(CFG)
+    compiled = program.build_program(model, CFG.learning_rate, shared.shape[-1], own.shape[-1])
+    keys = replica_keys(plan.seed_values, plan.n_folds)
+    epoch = batches.epoch_batches(plan, 0, batches.fold_stimuli(plan, plan.train_rows))
+    single = jax.jit(functools.partial(program.train_step, model=model, tx=optax.adam(CFG.learning_rate)))
+    return dict(plan=plan, data=data, program=compiled, keys=keys, batches=epoch, single=single, model=model)
 
 
 def replica(tree, r):
@@ -44,7 +46,7 @@ def replica(tree, r):
 
 
 def step_key(key, epoch, step):
-    return jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(key, train.DROPOUT_TAG), epoch), step)
+    return jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(key, program.DROPOUT_TAG), epoch), step)
 
 
 def fresh_state(setup):
@@ -64,15 +66,13 @@ def test_vmapped_step_equals_separate_single_fold_steps(setup):
 
 
 def test_fold_loss_has_no_gradient_wrt_other_folds(setup):
-    model = train.make_model(CFG)
+    model = setup["model"]
     batch = jax.tree.map(lambda x: jnp.asarray(x[:, 0]), setup["batches"])
     params = fresh_state(setup).params
 
     def fold_loss(p, b):
-        inputs, y = train._inputs(setup["data"], b), setup["data"].y[b.rows]
-        total, norm = train.weighted_ce_sums(
-            model.apply({"params": p}, inputs), y, train.frame_weights(b, y, inputs.mask)
-        )
+        inputs, y = program.model_inputs(setup["data"], b), setup["data"].y[b.rows]
+        total, norm = program.weighted_ce_sums(model.logits(p, inputs), y, program.frame_weights(b, y, inputs.mask))
         return total / norm
 
     losses = jax.vmap(fold_loss)
@@ -86,9 +86,9 @@ def test_fold_loss_has_no_gradient_wrt_other_folds(setup):
 
 def _one_fold_batch(setup, rows, weight):
     plan, fold = setup["plan"], 0
-    stim_rows, lookup = train.fold_stimuli(plan, plan.train_rows)
+    stim_rows, lookup = batches.fold_stimuli(plan, plan.train_rows)
     rows = np.asarray(rows, np.int32)
-    return train.Batch(
+    return batches.Batch(
         rows=jnp.asarray(rows),
         weight=jnp.asarray(weight, jnp.float32),
         stim_pos=jnp.asarray(lookup[fold][plan.stim_index[rows]]),
@@ -128,12 +128,12 @@ def test_masked_frames_do_not_affect_the_loss(setup, tensor):
     base, metrics = single(state, batch, key, setup["data"])
 
     padded = ~np.asarray(tensor.mask)
-    shared, own = train.feature_columns(tensor, CFG.features)
+    shared, own = tensor.feature_columns(CFG.features)
     own = own.copy()
     own[padded] = 9.0  # garbage PPG and labels on padded frames
     y = np.where(padded, 1, tensor.y)
     # garbage in the stimulus rows after each short trial's end is covered by test_bilstm
-    data = train.DeviceData(jnp.asarray(shared), jnp.asarray(own), jnp.asarray(y), jnp.asarray(tensor.mask))
+    data = program.DeviceData(jnp.asarray(shared), jnp.asarray(own), jnp.asarray(y), jnp.asarray(tensor.mask))
     changed, metrics_changed = single(state, batch, key, data)
     assert metrics["loss_sum"] == metrics_changed["loss_sum"]
     for x, y_ in zip(jax.tree.leaves(base), jax.tree.leaves(changed)):
@@ -141,7 +141,7 @@ def test_masked_frames_do_not_affect_the_loss(setup, tensor):
 
 
 def test_class_weights_from_valid_training_frames(tensor, splits):
-    plan = train.make_plan(tensor, splits, CFG)
+    plan = batches.make_plan(tensor, splits, CFG)
     for split, weights in zip(splits, plan.class_weight):
         rows = trial_indices(tensor, split)[0]
         labels = np.concatenate([tensor.y[r][: tensor.n_valid[r]] for r in rows])
@@ -150,7 +150,7 @@ def test_class_weights_from_valid_training_frames(tensor, splits):
         np.testing.assert_allclose(weights, expected, rtol=1e-6)
 
 
-def test_macro_f1_matches_sklearn():
+def test_selection_score_is_sklearn_macro_f1():
     from sklearn.metrics import f1_score
 
     rng = np.random.default_rng(0)
@@ -160,26 +160,31 @@ def test_macro_f1_matches_sklearn():
             [[np.sum(~truth & ~pred), np.sum(~truth & pred)], [np.sum(truth & ~pred), np.sum(truth & pred)]]
         )
         expected = f1_score(truth, pred, average="macro", zero_division=0)
-        assert train.macro_f1(confusion) == pytest.approx(expected)
+        assert selection_macro_f1(confusion) == pytest.approx(expected)
 
 
 def test_epoch_batches_pad_short_folds_with_zero_weight(tensor, splits):
-    plan = train.make_plan(tensor, splits, CFG)
-    batches = train.epoch_batches(plan, 0, train.fold_stimuli(plan, plan.train_rows))
+    plan = batches.make_plan(tensor, splits, CFG)
+    epoch = batches.epoch_batches(plan, 0, batches.fold_stimuli(plan, plan.train_rows))
     for r in range(plan.n_replicas):
         fold = plan.seed_fold(r)[1]
-        rows, weight = batches.rows[r].ravel(), batches.weight[r].ravel()
+        rows, weight = epoch.rows[r].ravel(), epoch.weight[r].ravel()
         n = len(plan.train_rows[fold])
         assert sorted(rows[weight == 1]) == sorted(plan.train_rows[fold]) and weight[:n].all() and not weight[n:].any()
-    again = train.epoch_batches(plan, 0, train.fold_stimuli(plan, plan.train_rows))
-    later = train.epoch_batches(plan, 1, train.fold_stimuli(plan, plan.train_rows))
-    np.testing.assert_array_equal(batches.rows, again.rows)
-    assert not np.array_equal(batches.rows, later.rows)
+    again = batches.epoch_batches(plan, 0, batches.fold_stimuli(plan, plan.train_rows))
+    later = batches.epoch_batches(plan, 1, batches.fold_stimuli(plan, plan.train_rows))
+    np.testing.assert_array_equal(epoch.rows, again.rows)
+    assert not np.array_equal(epoch.rows, later.rows)
 
 
 @pytest.fixture(scope="module")
-def fitted(tensor, splits):
-    return train.fit(tensor, splits, CFG, progress=False)
+def session_and_fit(tensor, splits):
+    return fit_tensor(tensor, splits, CFG)
+
+
+@pytest.fixture(scope="module")
+def fitted(session_and_fit):
+    return session_and_fit[1]
 
 
 def test_learns_a_learnable_task(fitted):
@@ -195,7 +200,7 @@ def test_best_params_are_a_real_copy_of_the_best_epoch(fitted, tensor, splits):
     epochs = fitted.best_epoch[0]
     assert np.any(epochs < CFG.epochs - 1), "every fold peaked at the last epoch; the test would be vacuous"
     fold = int(np.argmin(epochs))
-    short = train.fit(tensor, splits, dataclasses.replace(CFG, epochs=int(epochs[fold]) + 1), progress=False)
+    _, short = fit_tensor(tensor, splits, dataclasses.replace(CFG, epochs=int(epochs[fold]) + 1))
     for best, last_short, last in zip(
         jax.tree.leaves(fitted.best_params), jax.tree.leaves(short.last_params), jax.tree.leaves(fitted.last_params)
     ):
@@ -209,16 +214,17 @@ def test_best_params_are_a_real_copy_of_the_best_epoch(fitted, tensor, splits):
 
 
 def test_same_seed_gives_identical_metrics_and_params(fitted, tensor, splits):
-    again = train.fit(tensor, splits, CFG, progress=False)
+    _, again = fit_tensor(tensor, splits, CFG)
     assert again.history == fitted.history
     for a, b in zip(jax.tree.leaves(again.best_params), jax.tree.leaves(fitted.best_params)):
         np.testing.assert_array_equal(a, b)
 
 
-def test_predict_uses_each_trials_test_fold(fitted, tensor, splits):
-    (pred,) = train.predict(fitted, tensor, splits, CFG)
-    model = train.make_model(CFG)
-    apply = jax.jit(lambda p, x: jax.nn.softmax(model.apply({"params": p}, x), axis=-1)[..., 1])
+def test_predict_uses_each_trials_test_fold(session_and_fit, tensor, splits):
+    session, fitted = session_and_fit
+    (pred,) = predictions(session, tensor, fitted.params)
+    module = session.model.module
+    apply = jax.jit(lambda p, x: jax.nn.softmax(module.apply({"params": p}, x), axis=-1)[..., 1])
     dense = tensor.X(CFG.features)
     start = 0
     for split in splits:
@@ -238,16 +244,16 @@ def test_predict_uses_each_trials_test_fold(fitted, tensor, splits):
 
 SHARDED_SCRIPT = """
 import json, sys
-sys.path.insert(0, {tests!r})
-from restasmr_jax.learning import fit as train
-assert train.use_cpu_devices(2) == 2
+sys.path.insert(0, {root!r})
+from restasmr_jax.learning.replicas import placement, use_cpu_devices
+assert use_cpu_devices(2) == 2
 import dataclasses, jax, numpy as np
-from fake_tensor import TINY_TRAIN, make_tensor
+from tests.fake_tensor import TINY_TRAIN, fit_tensor, make_tensor
 from restasmr_jax.learning.splits import make_splits
 tensor = make_tensor(n_subjects=8, n_time=16)
 cfg = dataclasses.replace(TINY_TRAIN, epochs=2)
-fit = train.fit(tensor, make_splits(tensor.subject, cfg), cfg, progress=False)
-assert train.placement(4).replica is not None
+_, fit = fit_tensor(tensor, make_splits(tensor.subject, cfg), cfg)
+assert placement(4).replica is not None
 w = np.asarray(fit.last_params["w_ih_1"]).ravel()[:50].tolist()
 print(json.dumps({{"loss": fit.history["train_loss"], "w": w}}))
 """
@@ -261,13 +267,13 @@ def test_sharding_folds_over_two_cpu_devices_gives_the_same_training(tensor, spl
     import sys
     from pathlib import Path
 
-    tests = str(Path(__file__).parent)
+    root = str(Path(__file__).parents[2])
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     out = subprocess.run(
-        [sys.executable, "-c", SHARDED_SCRIPT.format(tests=tests)], capture_output=True, text=True, env=env, timeout=300
+        [sys.executable, "-c", SHARDED_SCRIPT.format(root=root)], capture_output=True, text=True, env=env, timeout=300
     )
     assert out.returncode == 0, out.stderr[-3000:]
     sharded = json.loads(out.stdout.strip().splitlines()[-1])
-    local = train.fit(tensor, splits, dataclasses.replace(CFG, epochs=2), progress=False)
+    _, local = fit_tensor(tensor, splits, dataclasses.replace(CFG, epochs=2))
     np.testing.assert_allclose(sharded["loss"], local.history["train_loss"], rtol=1e-5)
     np.testing.assert_allclose(sharded["w"], np.asarray(local.last_params["w_ih_1"]).ravel()[:50], rtol=1e-4, atol=1e-6)

@@ -311,7 +311,7 @@ def test_cli_flags_and_errors(tmp_path, monkeypatch, capsys):
         for sub in ("log", "ppg", "stim"):
             (out_dir / sub).mkdir(parents=True)
 
-    monkeypatch.setattr("restasmr_jax.synth.generate_archive", fake_generate)
+    monkeypatch.setattr("restasmr_jax.synth.archive.generate_archive", fake_generate)
     cli.main(["--out", str(tmp_path / "new"), "--subjects", "3", "--seed", "9", "--no-progress"])
     assert calls[0][1] == SynthConfig(seed=9, n_subjects=3) and calls[0][2] is False
     assert "3 participants" in capsys.readouterr().out

@@ -5,12 +5,12 @@ import dataclasses
 import jax
 import numpy as np
 import pytest
-from fake_tensor import TINY_TRAIN, make_tensor
 
 from restasmr_jax.learning import batches as fold_batches
 from restasmr_jax.learning import checkpoint
 from restasmr_jax.learning import fit as train
 from restasmr_jax.learning.splits import make_splits
+from tests.fake_tensor import TINY_TRAIN, fit_tensor, make_tensor, predictions
 
 CFG = dataclasses.replace(TINY_TRAIN, epochs=4)
 
@@ -28,7 +28,8 @@ def splits(tensor):
 @pytest.fixture(scope="module")
 def uninterrupted(tensor, splits, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run") / "checkpoints"
-    return train.fit(tensor, splits, CFG, run_dir=run_dir, progress=False)
+    session, result = fit_tensor(tensor, splits, CFG, folder=run_dir)
+    return session, result, run_dir
 
 
 def assert_same_predictions(a, b):
@@ -47,21 +48,21 @@ def assert_same_fit(a, b):
 
 
 def test_load_run_repredicts_bit_identically(uninterrupted, tensor, splits):
-    loaded = checkpoint.load_run(uninterrupted.run_dir)
+    session, uninterrupted, run_dir = uninterrupted
+    loaded = checkpoint.load_run(run_dir)
     cfg, saved_splits, params = loaded  # unpacks as (cfg, splits, params)
     assert cfg == CFG and saved_splits == splits
     for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(uninterrupted.best_params)):
         np.testing.assert_array_equal(a, b)
-    assert_same_predictions(
-        train.predict(loaded, tensor, splits, CFG), train.predict(uninterrupted, tensor, splits, CFG)
-    )
+    assert_same_predictions(predictions(session, tensor, params), predictions(session, tensor, uninterrupted.params))
 
 
 def test_only_the_latest_step_is_kept(uninterrupted):
-    steps = sorted(p.name for p in (uninterrupted.run_dir / checkpoint.STATE_DIR).iterdir() if p.is_dir())
+    run_dir = uninterrupted[2]
+    steps = sorted(p.name for p in (run_dir / checkpoint.STATE_DIR).iterdir() if p.is_dir())
     assert steps == [str(CFG.epochs - 1)]
-    assert (uninterrupted.run_dir / checkpoint.CONFIG_FILE).exists()
-    assert list(uninterrupted.run_dir.glob("splits-*.json"))
+    assert (run_dir / checkpoint.CONFIG_FILE).exists()
+    assert list(run_dir.glob("splits-*.json"))
 
 
 class Interrupted(RuntimeError):
@@ -69,6 +70,7 @@ class Interrupted(RuntimeError):
 
 
 def test_resume_reaches_the_same_numbers(uninterrupted, tensor, splits, tmp_path, monkeypatch):
+    uninterrupted = uninterrupted[1]
     run_dir = tmp_path / "checkpoints"
     real = fold_batches.epoch_batches
 
@@ -79,26 +81,25 @@ def test_resume_reaches_the_same_numbers(uninterrupted, tensor, splits, tmp_path
 
     monkeypatch.setattr(train, "epoch_batches", crash_at_epoch_2)  # as `train` sees it
     with pytest.raises(Interrupted):
-        train.fit(tensor, splits, CFG, run_dir=run_dir, progress=False)
+        fit_tensor(tensor, splits, CFG, folder=run_dir)
     monkeypatch.setattr(train, "epoch_batches", real)
     assert checkpoint.RunCheckpoints(run_dir, read_only=True).latest_epoch() == 1
 
-    resumed = train.fit(tensor, splits, CFG, run_dir=run_dir, resume=True, progress=False)
+    session, resumed = fit_tensor(tensor, splits, CFG, folder=run_dir, resume=True)
     assert_same_fit(resumed, uninterrupted)
     assert_same_predictions(
-        train.predict(resumed, tensor, splits, CFG), train.predict(checkpoint.load_run(run_dir), tensor, splits, CFG)
+        predictions(session, tensor, resumed.params), predictions(session, tensor, checkpoint.load_run(run_dir).params)
     )
     # resuming a finished run trains nothing and gives the same result again
-    assert_same_fit(train.fit(tensor, splits, CFG, run_dir=run_dir, resume=True, progress=False), uninterrupted)
+    assert_same_fit(fit_tensor(tensor, splits, CFG, folder=run_dir, resume=True)[1], uninterrupted)
 
 
 def test_refuses_to_overwrite_or_resume_a_different_run(uninterrupted, tensor, splits):
-    with pytest.raises(train.TrainError, match="already holds checkpoints"):
-        train.fit(tensor, splits, CFG, run_dir=uninterrupted.run_dir, progress=False)
-    with pytest.raises(train.TrainError, match="cannot resume"):
-        train.fit(
-            tensor, splits, dataclasses.replace(CFG, seed=1), run_dir=uninterrupted.run_dir, resume=True, progress=False
-        )
+    run_dir = uninterrupted[2]
+    with pytest.raises(checkpoint.CheckpointError, match="already holds checkpoints"):
+        fit_tensor(tensor, splits, CFG, folder=run_dir)
+    with pytest.raises(checkpoint.CheckpointError, match="cannot resume"):
+        fit_tensor(tensor, splits, dataclasses.replace(CFG, seed=1), folder=run_dir, resume=True)
 
 
 def test_load_run_without_checkpoint_is_a_clear_error(tmp_path):

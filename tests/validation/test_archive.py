@@ -1,4 +1,4 @@
-"""`run_validation` on the synthetic archive, checked against the generator's ground truth (SPEC §10, §12)."""
+"""The validation job on the synthetic archive, checked against the generator's ground truth (SPEC §10, §12)."""
 
 import json
 
@@ -7,16 +7,16 @@ import pytest
 
 from restasmr_jax.config import SynthConfig, condition_of
 from restasmr_jax.evidence import figures as plots
-from restasmr_jax.evidence.artifact import default_artifact_path
+from restasmr_jax.evidence.artifact import default_artifact_path, load_predictions
 from restasmr_jax.ingest.ppg import sample_window
+from restasmr_jax.runs import jobs
 from restasmr_jax.synth import simulate_subject
-from restasmr_jax.validation import load_predictions, run_validation
 
 
 @pytest.fixture(scope="module")
-def report(tiny_archive, tmp_path_factory):
+def report(tiny_archive, tiny_cache, tmp_path_factory):
     out = tmp_path_factory.mktemp("validation")
-    run_dir = run_validation(tiny_archive.root, out, progress=False, cache_dir=out / "cache")
+    run_dir = jobs.validation(tiny_archive.root, out, progress=False, cache_dir=tiny_cache)
     return tiny_archive, run_dir, json.loads((run_dir / "validation.json").read_text())
 
 

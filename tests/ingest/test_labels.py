@@ -7,11 +7,11 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_presentation import CODES, ONSETS, protocol_rows, write_log
 
 from restasmr_jax.config import ProtocolConfig
 from restasmr_jax.ingest.labels import build_timeline, dense_labels
 from restasmr_jax.io.presentation import EVENT_SCHEMA, LogFormatError, read_log
+from tests.io.test_presentation import CODES, ONSETS, protocol_rows, write_log
 
 WARMUP = 50_000  # 5.0 s in 0.1-ms ticks, written out independently of the config
 
