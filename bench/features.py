@@ -112,7 +112,7 @@ def main(argv=None) -> None:
     print(
         f"stimuli: {len(paths)} from {where}; {info.width}x{info.height} @ {float(info.fps):.3f} fps, "
         f"audio {info.audio_rate} Hz; window {window.n_frames} steps from {float(window.start)} s; "
-        f"{os.cpu_count()} CPU cores (shared with other engineers' jobs: timings are noisy)"
+        f"{os.cpu_count()} CPU cores (timings are noisy on a shared machine)"
     )
 
     # 1. PyAV decoding of the window frames

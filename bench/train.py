@@ -1,4 +1,4 @@
-"""Training cost of the full protocol: this project's 4-fold program vs a PyTorch reference (SPEC §7, issue 6).
+"""Training cost of the full protocol: this project's 4-fold program vs a PyTorch reference (SPEC §7).
 
 Both sides train on random arrays of the real shapes (272 trials x 550
 frames x 544 features, 34 participants x 8 videos, the real folds: 144,
@@ -42,7 +42,7 @@ import sys
 import time
 
 HUGETLB = "glibc.malloc.hugetlb=1"
-NOMINAL_GFLOPS = 157.0  # issue 6: 2-core AMD EPYC, AVX2 + FMA, fp32
+NOMINAL_GFLOPS = 157.0  # the 2-core AMD EPYC this was measured on, AVX2 + FMA, fp32
 
 
 def parse_args(argv=None):

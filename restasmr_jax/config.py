@@ -1,8 +1,10 @@
 """The paper's constants as frozen dataclasses (SPEC §1-§10); the one place they live.
 
-Every stage takes the config it needs as an argument; nothing else in the
-package hard-codes 55.7, 5.0, 550, 544 or 0.15.  Defaults are the paper's
-values; `dataclasses.replace` makes a variant (e.g. a `--quick` run).
+Every stage takes the config it needs as an argument and derives its sizes
+from it (507/550 frames, 544 columns, the 15 % video rule); the numbers
+elsewhere are in docstrings and comments only, plus the published artifact's
+own fixed 550-frame layout.  Defaults are the paper's values;
+`dataclasses.replace` makes a variant (e.g. a `--quick` run).
 """
 
 from __future__ import annotations

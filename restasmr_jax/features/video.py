@@ -21,6 +21,7 @@ import torch
 from torchvision.models import ResNet18_Weights, resnet18
 from tqdm.auto import tqdm
 
+from restasmr_jax.config import FeatureConfig
 from restasmr_jax.features.weights import (  # noqa: F401  (re-exported: the policy's public names)
     SYNTHETIC_DEFAULT,
     WEIGHTS_FILENAME,
@@ -117,5 +118,5 @@ class VideoEncoder:
                 out.append(self.encode_batch(np.stack(pending)))
                 bar.update(len(pending))
         if not out:
-            return np.zeros((0, 512), np.float32)
+            return np.zeros((0, FeatureConfig().video_dim), np.float32)
         return np.concatenate(out, axis=0)

@@ -1,6 +1,6 @@
 """One synthetic participant, recomputed deterministically from (seed, subject) (SPEC §12).
 
-`simulate_subject` is the ground truth other engineers test against: it
+`simulate_subject` is the ground truth the tests check against: it
 returns exactly what `generate_archive` writes for that participant (the
 keypresses of the log, the PPG samples as printed) plus what no file holds
 (reported episodes, beat times, inserted artifacts, baseline rate).

@@ -1,6 +1,7 @@
 """Whole-archive ingestion: tables, exclusions, one error listing every bad file, run outputs (SPEC §1-§3)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -145,7 +146,7 @@ def test_cli_reports_bad_input_without_traceback(archive_with_bad_files, tmp_pat
     assert json.loads((tmp_path / "o" / "manifest.json").read_text())["exclusions"][0]["subject"] == 1
 
 
-# ---- against the synthetic generator's ground truth (engineer A's `simulate_subject`) -------------
+# ---- against the synthetic generator's ground truth (`simulate_subject`) --------------------------
 
 
 @pytest.fixture(scope="module")
@@ -229,3 +230,16 @@ def test_ppg_equals_independent_slice_of_the_generators_ch2(tiny_ingested, truth
         )
         got = tiny_ingested.ppg10hz.filter(pl.col("subject") == subject, pl.col("trial_index") == trial)["ppg"]
         np.testing.assert_allclose(got.to_numpy(), (x - x.mean()) / x.std(), atol=1e-9)
+
+
+def test_ingestion_given_the_runs_hashes_reads_each_export_once(tiny_archive, tmp_path, monkeypatch):
+    from restasmr_jax import storage
+    from restasmr_jax.io.archive import input_hashes
+
+    calls = []
+    real = storage.sha256_file
+    monkeypatch.setattr(storage, "sha256_file", lambda path: calls.append(Path(path).name) or real(path))
+    hashes = input_hashes(tiny_archive, tmp_path)
+    ingest_archive(tiny_archive, cache_dir=tmp_path, hashes=hashes, progress=False)
+    exports = sorted(p.name for p in tiny_archive.ppg_dir.glob("*_csv.txt"))
+    assert sorted(name for name in calls if name.endswith("_csv.txt")) == exports  # once each, not twice

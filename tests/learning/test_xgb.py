@@ -56,7 +56,7 @@ def tiny_tensor(subjects, n_time=40, n_valid_first=20, seed=0) -> TrialTensor:
 
 
 def fake_splits(subjects):
-    """E1's folds on 8 participants: 2 test participants x one video pair per fold."""
+    """The project's folds on 8 participants: 2 test participants x one video pair per fold."""
     return make_splits(subjects, TrainConfig())
 
 
@@ -69,7 +69,7 @@ def test_frame_rows_take_valid_frames_only_with_the_right_columns():
     trials = np.array([0, 1, 2, 9])
     x, y, (trial, time) = frame_rows(tensor, trials, "fusion")
     assert x.shape == (int(tensor.mask[trials].sum()), 544)
-    dense = tensor.X("fusion")  # the lead's dense tensor, independent of frame_rows
+    dense = tensor.X("fusion")  # the dense tensor, independent of frame_rows
     expected = np.concatenate([dense[t][tensor.mask[t]] for t in trials])
     np.testing.assert_array_equal(x, expected)
     np.testing.assert_array_equal(y, np.concatenate([tensor.y[t][tensor.mask[t]] for t in trials]))

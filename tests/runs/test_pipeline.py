@@ -87,7 +87,7 @@ def test_run_folder_holds_every_output(fusion_run):
     assert {"splits", "train", "predict", "statistics", "tinglegram"} <= set(manifest["stage_seconds"])
     assert load_options(run_dir).train == TINY_TRAIN
 
-    # splits: the file E1's loader reads, the folds of SPEC §6 for these participants
+    # splits: the file the split loader reads, the folds of SPEC §6 for these participants
     folds = splits_mod.load_splits(run_dir, tensor)
     assert folds == splits_mod.make_splits(np.unique(tensor.subject), TINY_TRAIN)
     assert (run_dir / "checkpoints" / "state").is_dir()

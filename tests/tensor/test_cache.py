@@ -158,7 +158,7 @@ def test_corrupt_stimulus_fails_before_extraction(tmp_path, tiny_archive_dir, de
     assert decode_calls == []
 
 
-# ---- the real contracts: synthetic archive (A) -> ingest (B) -> tensor --------------------------
+# ---- the real contracts: synthetic archive -> ingest -> tensor --------------------------------
 
 
 @pytest.mark.slow
@@ -191,3 +191,45 @@ def test_synthetic_archive_end_to_end(tiny_archive, tiny_ingested, tmp_path):
         np.testing.assert_allclose(tensor.ppg[i, :n], ppg.sort("t")["ppg"].to_numpy(), rtol=1e-6, atol=1e-6)
     used = [VIDEO_CODES.index("vid2"), VIDEO_CODES.index("vid6")]
     assert np.isfinite(tensor.av).all() and (tensor.av[used, :, :512].std(axis=1).max(axis=1) > 0).all()
+
+
+CACHED_RUN = """
+import sys
+sys.path.insert(0, {root!r})
+from pathlib import Path
+from restasmr_jax.io.archive import Archive
+from restasmr_jax.tensor.cache import load_or_build_tensor
+from tests.tensor.fakes import TINY, TINY_FEATURES, fake_ingested
+archive = Archive(root=Path({archive!r}), source="synthetic")
+ingested = fake_ingested([1, 3], TINY, videos={videos!r})
+tensor = load_or_build_tensor(archive, ingested, feature_cfg=TINY_FEATURES, protocol=TINY, cache_dir=Path({cache!r}),
+                              progress=False)
+assert tensor.provenance["tensor_key"] == {key!r}
+print(sorted(name for name in sys.modules if name.split(".")[0] in ("torch", "torchvision")))
+"""
+
+
+def test_a_cache_hit_never_imports_torch(tmp_path, tiny_archive_dir):
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    built = load_or_build_tensor(
+        tiny_archive_dir,
+        fake_ingested([1, 3], TINY, videos=E2E_VIDEOS),
+        feature_cfg=TINY_FEATURES,
+        protocol=TINY,
+        cache_dir=cache,
+        progress=False,
+        num_threads=1,
+    )
+    script = CACHED_RUN.format(
+        root=str(Path(__file__).parents[2]),
+        archive=str(tiny_archive_dir.root),
+        videos=E2E_VIDEOS,
+        cache=str(cache),
+        key=built.provenance["tensor_key"],
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
