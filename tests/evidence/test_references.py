@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from restasmr_jax import references
-from restasmr_jax.paper_artifact import default_artifact_path, load_artifact
+from restasmr_jax.evidence import references
+from restasmr_jax.evidence.artifact import default_artifact_path, load_artifact
 
 
 def _random_trials(seed: int, n_trials: int = 30, n_frames: int = 40):
