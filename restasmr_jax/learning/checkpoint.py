@@ -2,7 +2,8 @@
 
 Checkpoint folder layout (opened by `open_checkpoints`, filled by `fit.fit`):
 
-    config.json              the TrainConfig, the tensor fingerprint and the model's input width
+    config.json              the TrainConfig, the tensor fingerprint, the model's input width, and the model:
+                             its row name, source (registry name or file.py:Class) and source digest
     splits-<hash>.json       the folds (`splits.save_splits`)
     state/<epoch>/           Orbax `CheckpointManager` step = last finished epoch (0-based):
         state/               params, Adam state, best params, best scores, best epochs;
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -32,6 +34,7 @@ import orbax.checkpoint as ocp
 from restasmr_jax import storage
 from restasmr_jax.config import TrainConfig
 from restasmr_jax.learning import models
+from restasmr_jax.learning.models import ModelSpec
 from restasmr_jax.learning.program import state_template
 from restasmr_jax.learning.replicas import unflatten_replicas
 from restasmr_jax.learning.splits import FoldSplit, load_splits, save_splits
@@ -39,6 +42,7 @@ from restasmr_jax.learning.splits import FoldSplit, load_splits, save_splits
 CONFIG_FILE = "config.json"
 STATE_DIR = "state"
 KEEP = 1
+PAPER_MODEL = ModelSpec("bilstm", "bilstm")  # what a folder that names no model trained
 
 
 class CheckpointError(ValueError):
@@ -50,12 +54,34 @@ def host_copy(tree):
     return jax.tree.map(lambda x: np.array(x, copy=True), jax.device_get(tree))
 
 
-def write_config(run_dir: Path, cfg: TrainConfig, dataset_key: str, n_features: int) -> Path:
-    """`config.json`: the TrainConfig, the fingerprint of the tensor trained on and the model's input width."""
+def model_record(model: ModelSpec) -> dict:
+    """How a checkpoint folder names its model: row name, source and the digest of the source files."""
+    files = model.source_files()
+    return {"name": model.name, "source": model.source, "code": storage.code_digest(files) if files else None}
+
+
+def write_config(
+    run_dir: Path, cfg: TrainConfig, dataset_key: str, n_features: int, model: ModelSpec = PAPER_MODEL
+) -> Path:
+    """`config.json`: the TrainConfig, the fingerprint of the tensor trained on, the model's input width and model."""
     return storage.write_json(
         Path(run_dir) / CONFIG_FILE,
-        {"train": dataclasses.asdict(cfg), "dataset_key": dataset_key, "n_features": n_features},
+        {
+            "train": dataclasses.asdict(cfg),
+            "dataset_key": dataset_key,
+            "n_features": n_features,
+            "model": model_record(model),
+        },
     )
+
+
+def read_model(run_dir: Path) -> tuple[ModelSpec, str | None]:
+    """(the model a checkpoint folder trained, the digest of its sources then); the BiLSTM if it names none."""
+    doc = json.loads((Path(run_dir) / CONFIG_FILE).read_text())
+    record = doc.get("model")
+    if record is None:
+        return PAPER_MODEL, None
+    return ModelSpec(record["name"], record["source"]), record.get("code")
 
 
 def read_config(run_dir: Path) -> tuple[TrainConfig, str, int]:
@@ -120,12 +146,19 @@ def _jsonable(x: Any) -> Any:
 
 
 def open_checkpoints(
-    folder: str | Path, tensor, splits: list[FoldSplit], cfg: TrainConfig, n_features: int, *, resume: bool
+    folder: str | Path,
+    tensor,
+    splits: list[FoldSplit],
+    cfg: TrainConfig,
+    n_features: int,
+    *,
+    resume: bool,
+    model: ModelSpec = PAPER_MODEL,
 ) -> RunCheckpoints:
-    """The checkpoints of a fit in `folder`, checked against what is about to be trained.
+    """The checkpoints of a fit of `model` in `folder`, checked against what is about to be trained.
 
     A folder that already holds checkpoints is refused unless `resume`, and
-    then only for the same config and tensor; a fresh folder gets its
+    then only for the same model, config and tensor; a fresh folder gets its
     config and split file first, so a crash later still leaves a folder
     that says what it was training.
     """
@@ -140,11 +173,18 @@ def open_checkpoints(
             )
         if latest is not None:
             saved_cfg, saved_key, _ = read_config(folder)
-            if saved_cfg != cfg or saved_key != tensor.fingerprint:
-                other = "another dataset" if saved_key != tensor.fingerprint else f"config {saved_cfg}"
+            saved_model, _ = read_model(folder)
+            if saved_cfg != cfg or saved_key != tensor.fingerprint or saved_model.source != model.source:
+                other = (
+                    "another dataset"
+                    if saved_key != tensor.fingerprint
+                    else f"model {saved_model.source}"
+                    if saved_model.source != model.source
+                    else f"config {saved_cfg}"
+                )
                 raise CheckpointError(f"{folder}: cannot resume, the saved run used {other}")
         else:
-            write_config(folder, cfg, tensor.fingerprint, n_features)
+            write_config(folder, cfg, tensor.fingerprint, n_features, model)
             save_splits(folder, tensor, splits)
     except BaseException:
         manager.close()
@@ -158,18 +198,39 @@ class LoadedRun(NamedTuple):
     cfg: TrainConfig
     splits: list[FoldSplit]
     params: Any  # selected parameters (cfg.selection) of the latest checkpoint, leaves [seed, fold, ...]
+    model: models.Tagger  # the model trained, rebuilt from its recorded source
 
 
 def load_run(folder: str | Path) -> LoadedRun:
-    """Config, splits and the selected parameters of a fit's latest checkpoint, to re-predict bit-identically."""
+    """Config, splits and the selected parameters of a fit's latest checkpoint, to re-predict bit-identically.
+
+    The model is rebuilt from the source the folder records (`read_model`); when its source files changed
+    since training, a warning says that re-predicted numbers may differ.
+    """
     folder = Path(folder)
     cfg, _, n_features = read_config(folder)
+    tagger = saved_tagger(folder, cfg)
     splits = load_splits(folder)
     manager = RunCheckpoints(folder, read_only=True)
     try:
-        template = state_template(models.from_config(cfg), cfg.learning_rate, cfg.n_seeds * len(splits), n_features)
+        template = state_template(tagger, cfg.learning_rate, cfg.n_seeds * len(splits), n_features)
         _, state, _ = manager.restore(template)
     finally:
         manager.close()
     params = state["best_params"] if cfg.selection == "best" else state["params"]
-    return LoadedRun(cfg, splits, unflatten_replicas(params, cfg.n_seeds))
+    return LoadedRun(cfg, splits, unflatten_replicas(params, cfg.n_seeds), tagger)
+
+
+def saved_tagger(folder: str | Path, cfg: TrainConfig) -> models.Tagger:
+    """The model a checkpoint folder trained, rebuilt from its recorded source."""
+    spec, code = read_model(folder)
+    if spec.is_plugin:
+        spec = models.parse_model(spec.source)  # checks the file and the class are still there
+    files = spec.source_files()
+    if code is not None and files and storage.code_digest(files) != code:
+        warnings.warn(
+            f"{folder}: the sources of model {spec.name} changed since it was trained; re-predicted numbers may "
+            "differ from the saved ones",
+            stacklevel=2,
+        )
+    return spec.tagger(cfg)

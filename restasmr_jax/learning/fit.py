@@ -128,6 +128,7 @@ def make_session(tensor, splits: list[FoldSplit], cfg: TrainConfig, model: model
     model = model if model is not None else models.from_config(cfg)
     plan = make_plan(tensor, splits, cfg)
     shared, own = tensor.feature_columns(cfg.features)
+    models.check_tagger(model, model.name, shared.shape[-1], own.shape[-1])
     place = placement(plan.n_replicas)
     data = put(
         DeviceData(shared=shared, own=own, y=np.asarray(tensor.y, np.int32), mask=np.asarray(tensor.mask, bool)),

@@ -50,8 +50,8 @@ def assert_same_fit(a, b):
 def test_load_run_repredicts_bit_identically(uninterrupted, tensor, splits):
     session, uninterrupted, run_dir = uninterrupted
     loaded = checkpoint.load_run(run_dir)
-    cfg, saved_splits, params = loaded  # unpacks as (cfg, splits, params)
-    assert cfg == CFG and saved_splits == splits
+    cfg, saved_splits, params, model = loaded  # unpacks as (cfg, splits, params, model)
+    assert cfg == CFG and saved_splits == splits and model == session.model
     for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(uninterrupted.best_params)):
         np.testing.assert_array_equal(a, b)
     assert_same_predictions(predictions(session, tensor, params), predictions(session, tensor, uninterrupted.params))

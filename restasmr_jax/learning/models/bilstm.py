@@ -31,7 +31,7 @@ matching `TrialTensor.X`.
 Inside, activations are time-major `[time, batch, direction, ...]` and every
 matmul is a plain row-major `[time*batch, in] x [in, out]` (see
 `models/lstm.py` for why the minor axes stay minor).  Dropout masks come
-from a counter-based hash seeded by the step's key (`dropout_keep`).
+from a counter-based hash seeded by the step's key (`layers.dropout_keep`).
 """
 
 from __future__ import annotations
@@ -42,8 +42,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from restasmr_jax.learning.models.layers import dropout, dropout_keep, matmul_frames, project_frames
 from restasmr_jax.learning.models.lstm import N_GATES, lstm_recurrence, lstm_recurrence_reference
 from restasmr_jax.learning.models.tagger import FrameInputs
+
+__all__ = ["BiLSTMTagger", "FrameInputs", "dropout_keep", "first_layer_gates", "init_params"]
 
 N_DIRECTIONS = 2
 
@@ -91,8 +94,8 @@ class BiLSTMTagger(nn.Module):
                 gates = first_layer_gates(inputs, w_ih)
             else:
                 if dropout_key is not None and self.dropout > 0:
-                    h = _dropout(h, self.dropout, jax.random.fold_in(dropout_key, layer))
-                gates = _matmul_frames(h, w_ih)
+                    h = dropout(h, self.dropout, jax.random.fold_in(dropout_key, layer), time_major=True)
+                gates = matmul_frames(h, w_ih)
             gates = gates + bias[None, None]
             if self.fast_backward:
                 h = lstm_recurrence(gates, w_hh, self.unroll)
@@ -100,20 +103,8 @@ class BiLSTMTagger(nn.Module):
                 h = lstm_recurrence_reference(gates, w_hh)
         w_out = self._param("w_out", (N_DIRECTIONS, hidden, self.n_classes))
         b_out = self._param("b_out", (self.n_classes,))
-        logits = _matmul_frames(h, w_out) + b_out[None, None]  # [T, B, C]
+        logits = matmul_frames(h, w_out) + b_out[None, None]  # [T, B, C]
         return jnp.transpose(logits, (1, 0, 2))
-
-
-def _matmul_frames(x: jax.Array, w: jax.Array) -> jax.Array:
-    """[T, B, *in] x [*in', *out] -> [T, B, *out] as ONE row-major [T*B, in] x [in, out] matmul.
-
-    `w`'s leading axes *in' hold the same number of values as `x`'s *in (e.g. [2H] for [K, H]).
-    """
-    n_in = math.prod(x.shape[2:])
-    split = next(i for i in range(1, w.ndim + 1) if math.prod(w.shape[:i]) == n_in)
-    out_shape = w.shape[split:]
-    flat = x.reshape(x.shape[0] * x.shape[1], n_in) @ w.reshape(n_in, -1)
-    return flat.reshape(x.shape[:2] + out_shape)
 
 
 def first_layer_gates(inputs: FrameInputs | jax.Array, w_ih: jax.Array) -> jax.Array:
@@ -121,68 +112,11 @@ def first_layer_gates(inputs: FrameInputs | jax.Array, w_ih: jax.Array) -> jax.A
 
     Dense input `x [B, T, D]`: one matmul.  `FrameInputs`: the shared
     columns are projected once per stimulus and gathered per trial; padded
-    frames get exactly 0.
+    frames get exactly 0 (`layers.project_frames`).
     """
     if not isinstance(inputs, FrameInputs):
-        return _matmul_frames(jnp.transpose(inputs, (1, 0, 2)), w_ih)
-    n_shared = inputs.shared.shape[-1]
-    gates = None
-    if n_shared:
-        per_stimulus = _matmul_frames(inputs.shared, w_ih[:n_shared])  # [S, T, K, 4H]
-        gates = per_stimulus[inputs.stim_pos]
-    for d in range(inputs.own.shape[-1]):
-        # A broadcast product, not a matmul: with one column (PPG) XLA would lower the weight
-        # gradient of a K=1 matmul to a transposed copy of the whole gate gradient.
-        own = inputs.own[:, :, d, None, None] * w_ih[n_shared + d][None, None]
-        gates = own if gates is None else gates + own
-    gates = jnp.where(inputs.mask[:, :, None, None], gates, jnp.zeros((), gates.dtype))
-    return jnp.transpose(gates, (1, 0, 2, 3))
-
-
-def dropout_keep_probability(rate: float) -> float:
-    """Keep probability quantised to 1/65536 (rate 0.3 -> keep 0.69999695), see `dropout_keep`."""
-    return round((1.0 - rate) * 65536) / 65536
-
-
-def _mix32(x: jax.Array) -> jax.Array:
-    """MurmurHash3's 32-bit finaliser: a bijection that spreads every input bit over the word."""
-    x = (x ^ (x >> 16)) * jnp.uint32(0x85EBCA6B)
-    x = (x ^ (x >> 13)) * jnp.uint32(0xC2B2AE35)
-    return x ^ (x >> 16)
-
-
-def dropout_keep(key: jax.Array, shape: tuple[int, ...], rate: float) -> jax.Array:
-    """Bernoulli keep-mask of `shape` with probability `dropout_keep_probability(rate)`.
-
-    Why not `jax.random.bernoulli`: on XLA CPU, threefry for the ~9 M mask
-    entries of a 4-fold step costs ~10 % of the step (and seconds of compile
-    time).  Here 64 bits drawn from `key` with threefry seed a counter-based
-    hash (two MurmurHash3 finalisers over the word's index, SplitMix-style),
-    each 32-bit word giving two 16-bit uniforms.  Word indices run over
-    `shape` with its leading axis outermost, so the mask of slot b does not
-    depend on how many slots follow it.  Rescaling uses the same quantised
-    probability, so the layer stays unbiased.
-    """
-    threshold = round(dropout_keep_probability(rate) * 65536)
-    seed = jax.random.bits(key, (2,), jnp.uint32)
-    n = shape[-1]
-    words_shape = shape[:-1] + ((n + 1) // 2,)
-    index = jnp.arange(math.prod(words_shape), dtype=jnp.uint32).reshape(words_shape)
-    words = _mix32(_mix32(index * jnp.uint32(0x9E3779B9) ^ seed[0]) + seed[1])
-    halves = jnp.concatenate([words & 0xFFFF, words >> 16], axis=-1)[..., :n]
-    return halves < jnp.uint32(threshold)
-
-
-def _dropout(h: jax.Array, rate: float, key: jax.Array) -> jax.Array:
-    """Inverted dropout on h [T, B, K, H].
-
-    The mask is drawn with the batch axis leading, so a trial's mask does not
-    depend on how many trials share the batch (see `dropout_keep`).
-    """
-    n_time, batch, n_dir, hidden = h.shape
-    keep = jnp.transpose(dropout_keep(key, (batch, n_time, n_dir, hidden), rate), (1, 0, 2, 3))
-    scale = 1.0 / dropout_keep_probability(rate)
-    return jnp.where(keep, h * scale, jnp.zeros((), h.dtype))
+        return matmul_frames(jnp.transpose(inputs, (1, 0, 2)), w_ih)
+    return jnp.transpose(project_frames(inputs, w_ih), (1, 0, 2, 3))
 
 
 def init_params(model: BiLSTMTagger, key: jax.Array, n_features: int) -> dict:

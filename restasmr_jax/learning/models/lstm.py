@@ -44,12 +44,12 @@ from jax import lax
 N_GATES = 4  # i, f, g, o
 
 
-def _loop_to_natural(x: jax.Array) -> jax.Array:
+def loop_to_natural(x: jax.Array) -> jax.Array:
     """[step, K=2, batch, F] in loop order -> [time, batch, K, F] in natural time order."""
     return jnp.stack([x[:, 0], jnp.flip(x[:, 1], axis=0)], axis=2)
 
 
-def _natural_to_loop(x: jax.Array) -> jax.Array:
+def natural_to_loop(x: jax.Array) -> jax.Array:
     """[time, batch, K=2, F] -> [step, K, batch, F] (the backward direction reversed in time)."""
     return jnp.stack([x[:, :, 0], jnp.flip(x[:, :, 1], axis=0)], axis=1)
 
@@ -84,12 +84,12 @@ def _forward_scan(gates_in, w_hh, unroll):
         return (h_new, c_new), (h_new, act, c)
 
     # One copy into loop order keeps every per-step read a contiguous block.
-    (_, c_last), (hs, acts, c_prev) = lax.scan(step, (zeros, zeros), _natural_to_loop(gates_in), unroll=unroll)
+    (_, c_last), (hs, acts, c_prev) = lax.scan(step, (zeros, zeros), natural_to_loop(gates_in), unroll=unroll)
     return hs, acts, c_prev, c_last
 
 
 def _lstm_recurrence(gates_in: jax.Array, w_hh: jax.Array, unroll: int = 1) -> jax.Array:
-    return _loop_to_natural(_forward_scan(gates_in, w_hh, unroll)[0])
+    return loop_to_natural(_forward_scan(gates_in, w_hh, unroll)[0])
 
 
 lstm_recurrence = jax.custom_vjp(_lstm_recurrence, nondiff_argnums=(2,))
@@ -100,7 +100,7 @@ lstm_recurrence.__doc__ = (
 
 def _fwd(gates_in, w_hh, unroll):
     hs, acts, c_prev, c_last = _forward_scan(gates_in, w_hh, unroll)
-    return _loop_to_natural(hs), (hs, acts, c_prev, c_last, w_hh)
+    return loop_to_natural(hs), (hs, acts, c_prev, c_last, w_hh)
 
 
 def _bwd(unroll, residuals, d_out):
@@ -122,11 +122,11 @@ def _bwd(unroll, residuals, d_out):
 
     zeros = jnp.zeros_like(c_last)
     _, d_gates = lax.scan(
-        step, (zeros, zeros, c_last), (_natural_to_loop(d_out), acts, c_prev), reverse=True, unroll=unroll
+        step, (zeros, zeros, c_last), (natural_to_loop(d_out), acts, c_prev), reverse=True, unroll=unroll
     )
     # h_{t-1} is zero at t = 0, so the weight gradient pairs h[:-1] with dz[1:].
     d_w_hh = jnp.einsum("tkbh,tkbg->khg", hs[:-1], d_gates[1:])
-    return _loop_to_natural(d_gates), d_w_hh
+    return loop_to_natural(d_gates), d_w_hh
 
 
 lstm_recurrence.defvjp(_fwd, _bwd)
@@ -144,4 +144,4 @@ def lstm_recurrence_reference(gates_in: jax.Array, w_hh: jax.Array) -> jax.Array
         h = jax.nn.sigmoid(o) * jnp.tanh(c)
         return (h, c), h
 
-    return _loop_to_natural(lax.scan(step, (zeros, zeros), _natural_to_loop(gates_in))[1])
+    return loop_to_natural(lax.scan(step, (zeros, zeros), natural_to_loop(gates_in))[1])
