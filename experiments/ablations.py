@@ -5,9 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from restasmr_jax.config import XGBConfig
 from restasmr_jax.runs import jobs
-from restasmr_jax.runs.options import ABLATION_MODELS, OptionsError, add_run_flags, options_from_args
+from restasmr_jax.runs.options import (
+    ABLATION_MODELS,
+    OptionsError,
+    add_run_flags,
+    add_xgb_flags,
+    options_from_args,
+    xgb_from_args,
+)
 
 DESCRIPTION = """\
 Trains the BiLSTM with the same protocol on each feature set -- fusion (544 columns), video-only
@@ -17,9 +23,11 @@ XGBoost baseline on the same folds (every valid frame an independent row), and w
 paired t-test) of fusion against every other model on the per-fold macro F1.
 
 Each model trains as long as one fusion run; --fusion-run reuses the predictions of a finished
-`experiments.fusion` run (same data and training flags) instead of training fusion again.
---features is ignored here: every model sets its own. On 2 CPU cores each BiLSTM takes about as
-long as one fusion run."""
+`experiments.fusion` run (same data and training flags) instead of training fusion again, and a
+feature set already trained with the same data, folds, code and settings -- in this run folder or
+in an earlier ablation or benchmark run (the training cache under --cache-dir) -- is reused, not
+trained again (the same model stage as `experiments.benchmark`). --features is ignored here: every
+model sets its own. On 2 CPU cores each BiLSTM takes about as long as one fusion run."""
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -29,8 +37,7 @@ def main(argv: list[str] | None = None) -> Path:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_run_flags(parser)
-    x = XGBConfig()
-    group = parser.add_argument_group("ablations and XGBoost (SPEC §7, §8)")
+    group = parser.add_argument_group("ablations (SPEC §7)")
     group.add_argument(
         "--models",
         nargs="+",
@@ -46,24 +53,13 @@ def main(argv: list[str] | None = None) -> Path:
         help="take the fusion row from this finished experiments.fusion run instead of training it",
     )
     group.add_argument("--no-xgb", action="store_true", help="leave out the XGBoost row")
-    group.add_argument(
-        "--xgb-estimators", type=int, default=x.n_estimators, help=f"boosting rounds (paper {x.n_estimators})"
-    )
-    group.add_argument("--xgb-depth", type=int, default=x.max_depth, help=f"maximum tree depth (paper {x.max_depth})")
-    group.add_argument(
-        "--xgb-lr", type=float, default=x.learning_rate, help=f"learning rate / eta (paper {x.learning_rate})"
-    )
-    group.add_argument("--xgb-seed", type=int, default=x.random_state, help=f"random_state (paper {x.random_state})")
+    add_xgb_flags(parser)
     args = parser.parse_args(argv)
     models = tuple(dict.fromkeys(["fusion", *args.models]))  # fusion is always the reference row
-    xgb = XGBConfig(
-        n_estimators=args.xgb_estimators,
-        max_depth=args.xgb_depth,
-        learning_rate=args.xgb_lr,
-        random_state=args.xgb_seed,
-    )
     try:
-        options = options_from_args(args, models=models, with_xgb=not args.no_xgb, xgb=xgb, fusion_run=args.fusion_run)
+        options = options_from_args(
+            args, models=models, with_xgb=not args.no_xgb, xgb=xgb_from_args(args), fusion_run=args.fusion_run
+        )
     except OptionsError as exc:
         parser.error(str(exc))
     return jobs.cli(jobs.ablations, options)

@@ -1,7 +1,8 @@
 """The paper's figures as pure functions: arrays in, `matplotlib.figure.Figure` out (SPEC §10).
 
 Fig. 1 protocol timeline, Fig. 3 group rating time course, Fig. 4 r(PR,
-rating) by condition, Fig. 6 tinglegram.  Figures are built on
+rating) by condition, Fig. 6 tinglegram, and the benchmark's forest plot
+of within-ASMR AUROC (SPEC §9.1).  Figures are built on
 `matplotlib.figure.Figure` with an explicit Agg canvas, never through
 pyplot and without `matplotlib.use`, so no global figure registry, backend
 or rcParams change leaks out of a call.
@@ -337,6 +338,50 @@ def tinglegram(
     handles = [h for ax in axes for h in ax.get_legend_handles_labels()[0]]
     fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=FONT["note"], frameon=False)
     fig.suptitle(title or f"Tinglegram: participant {subject}", fontsize=FONT["title"] + 1, fontweight="bold")
+    return fig
+
+
+REFERENCE_COLORS = ("#7f7f7f", "#c0392b", "#8e44ad", "#16a085", "#d35400")
+
+
+def leaderboard_forest(board: dict, metric: str = "within_asmr_auroc") -> Figure:
+    """Forest plot of a leaderboard (`evidence.leaderboard`) on `metric`: per model the 4-fold mean (dot), the
+    pooled value (diamond) and its bootstrap CI (bar); each reference row a vertical band over its pooled CI
+    with a line at its pooled value."""
+    models = [r for r in board["rows"] if r["kind"] == "model" and metric in r["metrics"]]
+    references = [r for r in board["rows"] if r["kind"] == "reference" and metric in r["metrics"]]
+    fig = _figure(8.0, 2.0 + 0.45 * max(len(models), 1))
+    ax = fig.add_subplot()
+    for i, row in enumerate(references):
+        entry, color = row["metrics"][metric], REFERENCE_COLORS[i % len(REFERENCE_COLORS)]
+        low, high = entry.get("ci", (np.nan, np.nan))
+        if np.isfinite(low) and high > low:
+            ax.axvspan(low, high, color=color, alpha=0.10, linewidth=0)
+        name = row["name"].replace("_", " ")
+        ax.axvline(
+            entry["observed"], color=color, linestyle="--", linewidth=1.2, label=f"{name} {entry['observed']:.3f}"
+        )
+    for y, row in enumerate(reversed(models)):
+        entry = row["metrics"][metric]
+        low, high = entry.get("ci", (np.nan, np.nan))
+        if np.isfinite(low):
+            ax.plot([low, high], [y, y], color=COLORS["ASMR"], linewidth=2.0, solid_capstyle="butt")
+        ax.plot(entry["observed"], y, "D", color="white", markeredgecolor=COLORS["ASMR"], markersize=6, zorder=3)
+        ax.plot(entry["mean"], y, "o", color=COLORS["ASMR"], markersize=7, zorder=4)
+        right = np.nanmax([high, entry["mean"], entry["observed"]])
+        ax.text(right + 0.01, y, f"{entry['mean']:.3f}", va="center", fontsize=FONT["note"])
+    ax.set_yticks(range(len(models)), [r["name"] for r in reversed(models)], fontsize=FONT["label"])
+    ax.set_ylim(-0.7, max(len(models), 1) - 0.3)
+    ax.set_xlabel(
+        f"{metric.replace('_', ' ')}: dot 4-fold mean, diamond pooled, bar its 95 % bootstrap CI\n"
+        "reference rows: dashed line pooled, band its CI",
+        fontsize=FONT["note"],
+    )
+    ax.set_title(f"{board['title']} ({board['data_source']} data)", fontsize=FONT["title"], fontweight="bold")
+    ax.grid(axis="x", color="#eeeeee")
+    _style(ax)
+    if references:
+        fig.legend(loc="outside lower center", ncols=3, fontsize=FONT["note"], frameon=False)
     return fig
 
 

@@ -17,12 +17,28 @@ authors' artifact and a synthetic archive's truth alike.
   together, and the mean of the AUROCs inside each ASMR trial that holds
   both classes.  Ties count one half (the Mann-Whitney definition that
   sklearn's `roc_auc_score` uses).
+
+Every table shows them as rows beside the models (`ReferenceRow`: a name
+and predictions in the one `Predictions` format, so the metric engine
+scores them like any model): the condition prior, the crowd (its class is
+"tingle" where more than half of the other viewers report it; a frame no
+peer covers scores 0.5 and counts as no tingle, and the row says how many)
+and elapsed time (a score without classes: AUROC columns only).  Any other
+reference, such as a synthetic archive's latent truth, is one more
+`reference_from_scores` call.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 import scipy.stats
+
+from restasmr_jax.evidence.predictions import Predictions
+
+CONDITION_PRIOR, CROWD, ELAPSED_TIME = "condition_prior", "crowd", "elapsed_time"
+UNCOVERED_SCORE = 0.5  # a crowd frame without any peer report: no information either way
 
 
 class ReferenceInputError(ValueError):
@@ -131,3 +147,61 @@ def within_trial_auroc(scores, truths, mask, is_nature) -> tuple[float, int]:
             _refuse_nan(scores[row], kept, f"trial {row}")
             values.append(auroc(scores[row, kept], truths[row, kept]))
     return (float(np.mean(values)) if values else float("nan")), len(values)
+
+
+@dataclass(frozen=True)
+class ReferenceRow:
+    """A row that is not a model: its name, what it is, and predictions any scorer reads.
+
+    `auroc_only`: the row is a score without a decision (elapsed time), so
+    only its AUROC columns mean anything.
+    """
+
+    name: str
+    pred: Predictions
+    description: str
+    auroc_only: bool = False
+
+
+def reference_from_scores(name: str, like: Predictions, scores, *, description: str, preds=None) -> ReferenceRow:
+    """A reference row on `like`'s trials from `scores [trial, time]` (and classes `preds`, else AUROC only).
+
+    Scores must be finite on every valid frame; frames outside the mask are never scored and are set to 0.
+    """
+    scores = _frames("scores", scores, like.truths.shape).astype(np.float64)
+    valid = np.asarray(like.mask, bool)
+    if not np.isfinite(scores[valid]).all():
+        bad = np.argwhere(valid & ~np.isfinite(scores))[0].tolist()
+        raise ReferenceInputError(f"reference {name!r}: scores are not finite on a valid frame ([trial, time] {bad})")
+    probs = np.where(valid, scores, 0.0).astype(np.float32)
+    classes = np.zeros(like.truths.shape, np.int32) if preds is None else _binary("preds", preds).astype(np.int32)
+    return ReferenceRow(name, replace(like, probs=probs, preds=classes), description, auroc_only=preds is None)
+
+
+def condition_prior_row(pred: Predictions) -> ReferenceRow:
+    return ReferenceRow(CONDITION_PRIOR, pred.condition_prior(), "'tingle' on every ASMR frame (SPEC §9)")
+
+
+def crowd_row(pred: Predictions) -> ReferenceRow:
+    """The leave-one-out crowd of `pred`'s test trials (uses test labels: a reference, never a model)."""
+    crowd = crowd_scores(pred.truths, pred.mask, pred.subject, pred.video, pred.fold)
+    uncovered = np.isnan(crowd) & np.asarray(pred.mask, bool)
+    scores = np.where(np.isnan(crowd), UNCOVERED_SCORE, crowd)
+    description = (
+        "mean report of the other test participants of the fold who watched the same video (leave one out; "
+        "it reads test labels); class: more than half of them report tingle"
+    )
+    if uncovered.any():
+        description += f"; {int(uncovered.sum())} valid frames no peer covers score {UNCOVERED_SCORE} (no tingle)"
+    return reference_from_scores(CROWD, pred, scores, preds=(scores > 0.5), description=description)
+
+
+def elapsed_time_row(pred: Predictions) -> ReferenceRow:
+    """The frame index as a score: does tingle simply rise with time?  AUROC only."""
+    index = np.broadcast_to(np.arange(pred.truths.shape[1], dtype=np.float64), pred.truths.shape)
+    return reference_from_scores(ELAPSED_TIME, pred, index, description="the frame index as a score (AUROC only)")
+
+
+def standard_references(pred: Predictions) -> list[ReferenceRow]:
+    """The reference rows beside every model on `pred`'s test trials: condition prior, crowd, elapsed time."""
+    return [condition_prior_row(pred), crowd_row(pred), elapsed_time_row(pred)]

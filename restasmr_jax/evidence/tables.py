@@ -2,10 +2,14 @@
 
 `table1` / `table2` return JSON-ready dicts (fractions, not percent);
 `render_table1` / `render_table2` turn them into Markdown.  Next to every
-model row stands the condition-prior baseline ("tingle" on every ASMR
-frame), which reaches almost the same pooled numbers, and the within-ASMR
-metrics, which that prior cannot game.  `paper_table1` scores the authors'
-published predictions the way the paper did.
+model stand the reference rows (`references.standard_references`): the
+condition prior ("tingle" on every ASMR frame), which reaches almost the
+same pooled numbers; the crowd (other viewers' reports of the same video),
+which bounds how much of a report is stimulus-locked; and elapsed time.
+Beside the pooled metrics stand the within-ASMR metrics, which the prior
+cannot game, and the within-trial AUROC (`within_trial`), which asks only
+*when* a participant tingles.  `paper_table1` scores the authors' published
+predictions the way the paper did.
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ import numpy as np
 from restasmr_jax.config import StatsConfig, to_dict
 from restasmr_jax.evidence.metrics import scoring_problem
 from restasmr_jax.evidence.predictions import Predictions
+from restasmr_jax.evidence.references import CONDITION_PRIOR, ReferenceRow, standard_references
 from restasmr_jax.evidence.stats import evaluate, paired_bootstrap
 from restasmr_jax.evidence.video_level import video_level
+from restasmr_jax.evidence.within_trial import evaluate_within_trial
 
 TABLE1_ROWS = ("accuracy", "macro_f1", "macro_precision", "macro_recall", "nature_specificity")
-WITHIN_ASMR_ROWS = ("asmr_accuracy", "asmr_macro_f1", "asmr_auroc")
+WITHIN_ASMR_ROWS = ("asmr_accuracy", "asmr_macro_f1", "asmr_auroc", "within_trial_auroc")
+AUROC_ROWS = ("asmr_auroc", "within_trial_auroc")  # what a score without classes (elapsed time) has
 LABELS = {
     "accuracy": "Accuracy",
     "macro_f1": "Macro F1",
@@ -31,6 +38,12 @@ LABELS = {
     "asmr_accuracy": "Within-ASMR accuracy",
     "asmr_macro_f1": "Within-ASMR macro F1",
     "asmr_auroc": "Within-ASMR AUROC",
+    "within_trial_auroc": "Within-trial AUROC",
+}
+REFERENCE_LABELS = {
+    CONDITION_PRIOR: "condition prior",
+    "crowd": "crowd (other viewers, test labels)",
+    "elapsed_time": "elapsed time",
 }
 # What the paper's Table 1 prints (percent), for side-by-side comparison only.
 PAPER_TABLE1 = {
@@ -40,7 +53,6 @@ PAPER_TABLE1 = {
     "macro_recall": "81.45 ± 6.34 [79.2, 85.5] d=5.65",
     "nature_specificity": "100.0 ± 0.0 [100.0, 100.0] d=5.34",
 }
-CONDITION_PRIOR = "condition prior"  # Table 2 column: "tingle" on every ASMR frame
 ARTIFACT_FRAMES_NOTE = (
     "all 550 frames of every trial (the paper's convention): the artifact does not record "
     "which video each participant saw first, so the 43 zero-padded frames of the first "
@@ -55,10 +67,24 @@ def frame_level(
     resample: bool = True,
     key=None,
 ) -> dict:
-    """Frame metrics of `pred`: per fold, mean ± SD, pooled, bootstrap CI, permutation p, Cohen's d."""
+    """Frame metrics of `pred`: per fold, mean ± SD, pooled, bootstrap CI, permutation p, Cohen's d.
+
+    The within-trial AUROC comes with the same resamples (`within_trial`) and its trial counts.
+    """
     mask = pred.scoring_mask(cfg.count_padding)
     problem = scoring_problem(pred.truths, pred.preds, mask, pred.is_nature, pred.probs)
-    return evaluate(problem, pred.subject, pred.fold, cfg, key, resample=resample)
+    result = evaluate(problem, pred.subject, pred.fold, cfg, key, resample=resample)
+    result["metrics"]["within_trial_auroc"] = evaluate_within_trial(pred, cfg, key, resample=resample)
+    return result
+
+
+def reference_report(row: ReferenceRow, cfg: StatsConfig = StatsConfig(), *, resample: bool = True) -> dict:
+    """A reference row scored like a model; a row without classes keeps its AUROC metrics only."""
+    report = frame_level(row.pred, cfg, resample=resample)
+    if row.auroc_only:
+        report["metrics"] = {name: report["metrics"][name] for name in AUROC_ROWS}
+        report.pop("confusion_matrix", None)
+    return {"description": row.description, "auroc_only": row.auroc_only, "frame_level": report}
 
 
 def model_report(pred: Predictions, cfg: StatsConfig = StatsConfig(), *, resample: bool = True) -> dict:
@@ -95,6 +121,11 @@ def table1(
         "folds": np.unique(pred.fold).tolist(),
         "model": model_report(pred, stats_cfg, resample=resample),
         "condition_prior": model_report(pred.condition_prior(), stats_cfg, resample=resample),
+        "references": {
+            row.name: reference_report(row, stats_cfg, resample=resample)
+            for row in standard_references(pred)
+            if row.name != CONDITION_PRIOR  # scored in full above, with its video level
+        },
         "stats_config": to_dict(stats_cfg),
     }
 
@@ -122,6 +153,11 @@ def _ci(name: str, entry: dict) -> str:
     return "n/a" if np.isnan(low) else f"[{scale(low)}, {scale(high)}]"
 
 
+def _pooled(name: str, entry: dict) -> str:
+    value = _value(name, entry["observed"])
+    return f"{value} ({entry['n_trials']} trials)" if "n_trials" in entry else value
+
+
 def _d(entry: dict) -> str:
     d = entry.get("cohens_d", float("nan"))
     return "n/a" if np.isnan(d) else f"{d:.2f}"
@@ -136,7 +172,7 @@ def _metric_rows(rows, model: dict, prior: dict, paper: dict | None) -> list[str
             LABELS[name],
             _mean_sd(name, m),
             per_fold,
-            _value(name, m["observed"]),
+            _pooled(name, m),
             _ci(name, m),
             m.get("p_report", "—"),
             "—" if "p_corrected" not in m else f"{m['p_corrected']:.4g}",
@@ -201,14 +237,53 @@ def render_table1(table: dict, *, paper: dict | None = None) -> str:
         *head,
         *_metric_rows(TABLE1_ROWS, model, prior, paper),
         "",
-        "Within ASMR trials (the condition prior cannot game these):",
+        "Within ASMR trials (the condition prior cannot game these; within-trial AUROC: the mean over ASMR "
+        "trials with both classes of the AUROC inside the trial, i.e. timing with the participant's level "
+        "factored out):",
         "",
         *head,
         *_metric_rows(WITHIN_ASMR_ROWS, model, prior, paper and {}),
         "",
+        render_reference_rows(table),
         render_video_level(table),
     ]
     return "\n".join(lines)
+
+
+def render_reference_rows(table: dict) -> str:
+    """Markdown of the AUROC columns of the model beside every reference row of a `table1` dict."""
+    rows = {
+        "model": (table["model"]["frame_level"], "this table's model"),
+        REFERENCE_LABELS[CONDITION_PRIOR]: (table["condition_prior"]["frame_level"], "'tingle' on every ASMR frame"),
+    }
+    for name, ref in table.get("references", {}).items():
+        rows[REFERENCE_LABELS.get(name, name)] = (ref["frame_level"], ref["description"])
+    lines = [
+        "## Reference rows (not models)",
+        "",
+        "| Row | Within-ASMR AUROC (pooled) [CI] | Within-trial AUROC (pooled) [CI] | Within-trial fold mean ± SD "
+        "| What it is |",
+        "|---|---|---|---|---|",
+    ]
+    for label, (report, what) in rows.items():
+        pooled, within = report["metrics"]["asmr_auroc"], report["metrics"]["within_trial_auroc"]
+        lines.append(
+            f"| {label} | {_value('asmr_auroc', pooled['observed'])} {_ci('asmr_auroc', pooled)} "
+            f"| {_pooled('within_trial_auroc', within)} {_ci('within_trial_auroc', within)} "
+            f"| {_mean_sd('within_trial_auroc', within)} | {what} |"
+        )
+    crowd = table.get("references", {}).get("crowd")
+    if crowd is not None:
+        mine = table["model"]["frame_level"]["metrics"]["within_trial_auroc"]["observed"]
+        theirs = crowd["frame_level"]["metrics"]["within_trial_auroc"]["observed"]
+        if not (np.isnan(mine) or np.isnan(theirs)):
+            verdict = "better" if mine > theirs else "no better"
+            lines += [
+                "",
+                f"Reading: within trials the model's AUROC is {mine:.3f} against the crowd's {theirs:.3f}, so it "
+                f"tracks *when* a participant tingles {verdict} than the other viewers' reports of the same video do.",
+            ]
+    return "\n".join(lines + [""]) + "\n"
 
 
 def render_video_level(table: dict) -> str:
@@ -233,16 +308,22 @@ def table2(
     stats_cfg: StatsConfig = StatsConfig(),
     *,
     reference: str = "fusion",
+    references: list[ReferenceRow] | None = None,
 ) -> dict:
-    """Several models side by side, plus the condition prior of the reference's test set (SPEC §9);
-    paired bootstrap and t-test of `reference` vs each on per-fold macro F1."""
+    """Several models side by side, beside the reference rows of the reference model's test set (SPEC §9, §9.1);
+    paired bootstrap and t-test of `reference` vs each model and each reference with classes, on per-fold macro F1.
+
+    `references`: the reference rows (default `standard_references` of `models[reference]`).
+    """
     if reference not in models:
         raise ValueError(f"reference model {reference!r} not among {sorted(models)}")
-    models = {**models, CONDITION_PRIOR: models[reference].condition_prior()}
+    rows = standard_references(models[reference]) if references is None else references
     reports = {name: frame_level(pred, stats_cfg, resample=False) for name, pred in models.items()}
+    refs = {row.name: reference_report(row, stats_cfg, resample=False) for row in rows}
     ref = reports[reference]
     comparisons = {}
-    for name, report in reports.items():
+    scored = {**reports, **{name: r["frame_level"] for name, r in refs.items() if not r["auroc_only"]}}
+    for name, report in scored.items():
         if name == reference:
             continue
         if report["folds"] != ref["folds"]:
@@ -253,31 +334,50 @@ def table2(
             n_resamples=stats_cfg.n_compare_bootstrap,
             seed=stats_cfg.seed,
         )
-    return {"reference": reference, "models": reports, "comparisons": comparisons, "stats_config": to_dict(stats_cfg)}
+    return {
+        "reference": reference,
+        "models": reports,
+        "references": refs,
+        "comparisons": comparisons,
+        "stats_config": to_dict(stats_cfg),
+    }
 
 
 def render_table2(table: dict) -> str:
-    names = list(table["models"])
+    columns = {name: report for name, report in table["models"].items()}
+    columns.update(
+        {f"{REFERENCE_LABELS.get(n, n)} (ref. row)": r["frame_level"] for n, r in table.get("references", {}).items()}
+    )
+    keys = list(table["models"]) + list(table.get("references", {}))
     lines = [
         "## Table 2 — models compared (fold mean ± SD)",
         "",
-        "| Metric | " + " | ".join(names) + " |",
-        "|---|" + "---|" * len(names),
+        "| Metric | " + " | ".join(columns) + " |",
+        "|---|" + "---|" * len(columns),
     ]
     for metric in TABLE1_ROWS + WITHIN_ASMR_ROWS:
-        cells = [_mean_sd(metric, table["models"][n]["metrics"][metric]) for n in names]
+        cells = [_mean_sd(metric, c["metrics"][metric]) if metric in c["metrics"] else "—" for c in columns.values()]
         lines.append(f"| {LABELS[metric]} | " + " | ".join(cells) + " |")
     for label, field, fmt in (
         ("Paired bootstrap p (macro F1)", "p_value", "{:.4f}"),
         ("One-sided paired t-test p", "t_p_value", "{:.4f}"),
     ):
-        cells = ["(ref)" if n == table["reference"] else fmt.format(table["comparisons"][n][field]) for n in names]
+        cells = [
+            "(ref)"
+            if n == table["reference"]
+            else fmt.format(table["comparisons"][n][field])
+            if n in table["comparisons"]
+            else "—"
+            for n in keys
+        ]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     n = table["stats_config"]["n_compare_bootstrap"]
     lines += [
         "",
         f"Paired bootstrap: {n} resamples of the per-fold macro-F1 differences vs "
-        f"{table['reference']}, shifted to mean 0.",
+        f"{table['reference']}, shifted to mean 0.  Reference rows are not models: "
+        + "; ".join(f"{REFERENCE_LABELS.get(k, k)}: {r['description']}" for k, r in table.get("references", {}).items())
+        + ".",
         "",
     ]
     return "\n".join(lines)

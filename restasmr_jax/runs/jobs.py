@@ -16,7 +16,9 @@ from pathlib import Path
 from restasmr_jax import manifest, storage
 from restasmr_jax.config import FeatureConfig, ProtocolConfig, StatsConfig, SynthConfig, ValidationConfig, to_dict
 from restasmr_jax.evidence import artifact
+from restasmr_jax.evidence.leaderboard import LeaderboardError
 from restasmr_jax.evidence.metrics import MetricsInputError
+from restasmr_jax.evidence.references import ReferenceInputError
 from restasmr_jax.evidence.tables import PAPER_TABLE1, paper_table1, render_table1
 from restasmr_jax.features.weights import WeightsError, resolve_weights_spec, weights_provenance
 from restasmr_jax.ingest.tables import IngestError, ingest_archive, summary_table, write_tables
@@ -26,9 +28,11 @@ from restasmr_jax.io.stimuli import StimulusError
 from restasmr_jax.learning.batches import PlanError
 from restasmr_jax.learning.checkpoint import CheckpointError
 from restasmr_jax.learning.fit import TrainError
+from restasmr_jax.learning.models import ModelError
 from restasmr_jax.learning.replicas import use_cpu_devices
 from restasmr_jax.learning.splits import SplitError
 from restasmr_jax.runs import layout
+from restasmr_jax.runs.benchmark import run_benchmark
 from restasmr_jax.runs.data import resolve_archive
 from restasmr_jax.runs.layout import RunFolderError
 from restasmr_jax.runs.options import OptionsError, RunOptions
@@ -58,6 +62,9 @@ BAD_INPUT = (
     ValidationInputError,
     artifact.ArtifactError,
     MetricsInputError,
+    ModelError,
+    LeaderboardError,
+    ReferenceInputError,
 )
 
 
@@ -79,6 +86,12 @@ def ablations(options: RunOptions) -> Path:
     """`experiments.ablations`: Table 2."""
     use_cpu_devices()
     return run_ablations(options)
+
+
+def benchmark(options: RunOptions) -> Path:
+    """`experiments.benchmark`: every model on the same folds, beside the reference rows, one leaderboard."""
+    use_cpu_devices()
+    return run_benchmark(options)
 
 
 def predict(run_dir: Path, *, progress: bool = True) -> dict:

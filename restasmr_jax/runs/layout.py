@@ -7,9 +7,12 @@
 <model>/checkpoints/           Orbax best + latest state per seed x fold (`learning.checkpoint`)
 <model>/predictions/seed<k>.pkl  per-trial test predictions, the published artifact's schema + mask, fold
 <model>/history.json           per-epoch train loss / validation score per seed x fold
+<model>/training.json          the model, its training key and status, parameter count, wall time (`runs.training`)
 <run>/table1.{md,json}, video_level.{md,json}, tinglegram.{png,svg}   the main job's report
 <run>/table2.{md,json}         the ablations' report
-<run>/models/<name>/           one model folder per ablation; the main job's model folder is <run>
+<run>/leaderboard.{md,json,png,svg}   the benchmark's leaderboard and its forest plot of within-ASMR AUROC
+<run>/results.{csv,parquet}    the benchmark's long results: name, kind, seed, fold, metric, value
+<run>/models/<name>/           one model folder per ablation or benchmark model; the main job's model folder is <run>
 <run>/models/xgboost/booster-fold<k>.json, folds.json   XGBoost's trees and fold sizes
 <run>/repredict.json           the verdict of `experiments.predict`
 """
@@ -23,11 +26,13 @@ DATA_FILE = "data.json"
 CHECKPOINT_DIR = "checkpoints"
 PREDICTIONS_DIR = "predictions"
 HISTORY_FILE = "history.json"
+TRAINING_FILE = "training.json"
 MODELS_DIR = "models"
 XGBOOST = "xgboost"
 XGB_FOLDS_FILE = "folds.json"
 REPREDICT_FILE = "repredict.json"
 TABLE1, VIDEO_LEVEL, TABLE2, TINGLEGRAM = "table1", "video_level", "table2", "tinglegram"  # stems: .md/.json/.png
+LEADERBOARD, RESULTS = "leaderboard", "results"  # stems: leaderboard.{md,json,png,svg}, results.{csv,parquet}
 
 
 class RunFolderError(ValueError):

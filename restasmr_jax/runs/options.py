@@ -5,8 +5,9 @@ logistics (where the data and the run folder live, resume, progress).  It is
 written into every run folder as `options.json`, so `--resume` and
 `experiments.predict` rebuild exactly the run that was started.
 
-The flags are shared by `experiments.fusion` and `experiments.ablations`;
-every paper constant has one, defaulting to the paper's value.
+The flags are shared by `experiments.fusion`, `experiments.ablations` and
+`experiments.benchmark`; every paper constant has one, defaulting to the
+paper's value.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from restasmr_jax import storage
 from restasmr_jax.config import FeatureConfig, ProtocolConfig, StatsConfig, SynthConfig, TrainConfig, XGBConfig
 from restasmr_jax.io.archive import DEFAULT_CACHE_DIR
+from restasmr_jax.learning.models import DEFAULT_MODELS
 from restasmr_jax.runs.layout import OPTIONS_FILE
 
 # `--quick`: a smoke run of the whole path in a few minutes.  Explicit flags win over these.
@@ -51,6 +53,8 @@ class RunOptions:
     models: tuple[str, ...] = ABLATION_MODELS  # ablations only
     with_xgb: bool = True  # ablations only
     fusion_run: Path | None = None  # ablations only: reuse this fusion run's predictions
+    # benchmark only: registry names or "<absolute path>.py:<ClassName>" (`learning.models.parse_models`)
+    model_specs: tuple[str, ...] = DEFAULT_MODELS
     progress: bool = field(default=True, compare=False)
 
     def to_dict(self) -> dict:
@@ -58,6 +62,7 @@ class RunOptions:
         for key in ("data_dir", "out", "resume", "cache_dir", "fusion_run"):
             out[key] = None if out[key] is None else str(out[key])
         out["models"] = list(self.models)
+        out["model_specs"] = list(self.model_specs)
         return out
 
     @classmethod
@@ -84,8 +89,9 @@ class RunOptions:
         for key in ("data_dir", "out", "resume", "cache_dir", "fusion_run"):
             if kwargs.get(key) is not None:
                 kwargs[key] = Path(kwargs[key])
-        if "models" in kwargs:
-            kwargs["models"] = tuple(kwargs["models"])
+        for key in ("models", "model_specs"):
+            if key in kwargs:
+                kwargs[key] = tuple(kwargs[key])
         return cls(**kwargs)
 
 
@@ -212,6 +218,29 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="participant of the tinglegram figure (default 27, the paper's Figure 6)",
+    )
+
+
+def add_xgb_flags(parser: argparse.ArgumentParser) -> None:
+    """The XGBoost baseline's constants (SPEC §8), defaulting to the paper's."""
+    x = XGBConfig()
+    group = parser.add_argument_group("XGBoost baseline (SPEC §8)")
+    group.add_argument(
+        "--xgb-estimators", type=int, default=x.n_estimators, help=f"boosting rounds (paper {x.n_estimators})"
+    )
+    group.add_argument("--xgb-depth", type=int, default=x.max_depth, help=f"maximum tree depth (paper {x.max_depth})")
+    group.add_argument(
+        "--xgb-lr", type=float, default=x.learning_rate, help=f"learning rate / eta (paper {x.learning_rate})"
+    )
+    group.add_argument("--xgb-seed", type=int, default=x.random_state, help=f"random_state (paper {x.random_state})")
+
+
+def xgb_from_args(args: argparse.Namespace) -> XGBConfig:
+    return XGBConfig(
+        n_estimators=args.xgb_estimators,
+        max_depth=args.xgb_depth,
+        learning_rate=args.xgb_lr,
+        random_state=args.xgb_seed,
     )
 
 

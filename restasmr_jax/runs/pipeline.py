@@ -2,10 +2,11 @@
 
 `run_fusion` walks archive -> ingestion -> feature tensor -> splits ->
 4-fold training -> prediction -> statistics -> figure; `run_ablations`
-repeats the protocol per feature set (fusion, video, audio, ppg) in
-`models/<name>/` sub-folders plus XGBoost (SPEC §8) and writes Table 2.
-Each file is written atomically when its stage finishes (the folder's
-files are listed in `layout.py`).
+trains the BiLSTM per feature set (fusion, video, audio, ppg) in
+`models/<name>/` sub-folders plus XGBoost (SPEC §8) and writes Table 2,
+through the same keyed model stage as the benchmark (`runs.training`,
+`runs.benchmark`).  Each file is written atomically when its stage
+finishes (the folder's files are listed in `layout.py`).
 
 A failed stage leaves every earlier file in place and the manifest says
 "failed" with the error; `--resume RUN_DIR` reloads the finished stages
@@ -23,23 +24,23 @@ from pathlib import Path
 
 import numpy as np
 
-from restasmr_jax import manifest, storage
+from restasmr_jax import manifest
 from restasmr_jax.config import TrainConfig, ValidationConfig
 from restasmr_jax.evidence import figures
-from restasmr_jax.evidence.artifact import load_predictions, write_predictions
-from restasmr_jax.evidence.metrics import selection_macro_f1
 from restasmr_jax.evidence.predictions import Predictions
-from restasmr_jax.learning import fit as fitting
 from restasmr_jax.learning import splits as splits_mod
-from restasmr_jax.learning.checkpoint import open_checkpoints
-from restasmr_jax.learning.xgb import run_xgb
+from restasmr_jax.learning.checkpoint import PAPER_MODEL
+from restasmr_jax.learning.models import XGBOOST, ModelSpec
 from restasmr_jax.runs import layout
 from restasmr_jax.runs.data import Data, check_same_data, prepare_data
 from restasmr_jax.runs.layout import RunFolderError
 from restasmr_jax.runs.options import OptionsError, RunOptions, load_options, save_options
 from restasmr_jax.runs.report import ablation_report, fusion_report, print_summary
 from restasmr_jax.runs.timings import Timings
+from restasmr_jax.runs.training import Trained, read_predictions, train_flax, train_model
 from restasmr_jax.tensor.trial_tensor import TrialTensor
+
+XGBOOST_MODEL = ModelSpec(XGBOOST, XGBOOST)
 
 
 def open_run(options: RunOptions, name: str) -> tuple[Path, RunOptions]:
@@ -91,11 +92,6 @@ def make_or_load_splits(tensor: TrialTensor, cfg: TrainConfig, folder: Path):
     return splits
 
 
-def read_predictions(paths: list[Path], tensor: TrialTensor) -> list[Predictions]:
-    """Saved predictions, back through the safe unpickler (numpy arrays and builtin containers only)."""
-    return [load_predictions(p, n_frames=tensor.mask.shape[1]) for p in paths]
-
-
 def train_and_predict(
     tensor: TrialTensor,
     splits,
@@ -107,7 +103,7 @@ def train_and_predict(
     timings: Timings,
     label: str = "",
 ) -> list[Predictions]:
-    """Fit all seeds x folds (or continue from checkpoints), predict the test sets, save per seed.
+    """The main job's BiLSTM: fit all seeds x folds (or continue from checkpoints), predict, save per seed.
 
     A model folder whose predictions are all present is finished: they are
     read back instead of retraining.
@@ -115,29 +111,9 @@ def train_and_predict(
     paths = layout.prediction_paths(model_dir, cfg.n_seeds)
     if resume and all(p.exists() for p in paths):
         return read_predictions(paths, tensor)
-    session = fitting.make_session(tensor, splits, cfg)
-    with timings.stage(f"train{label}", progress):
-        checkpoints = open_checkpoints(
-            Path(model_dir) / layout.CHECKPOINT_DIR, tensor, splits, cfg, session.n_features, resume=resume
-        )
-        try:
-            result = fitting.fit(session, score=selection_macro_f1, checkpoints=checkpoints, progress=progress)
-        finally:
-            checkpoints.close()
-    with timings.stage(f"predict{label}", progress):
-        per_seed = [Predictions.for_trials(tensor, **out._asdict()) for out in fitting.predict(session, result.params)]
-    storage.write_json(
-        Path(model_dir) / layout.HISTORY_FILE,
-        {
-            **result.history,
-            "best_epoch": result.best_epoch,
-            "best_val_f1": result.best_score,
-            "selection": cfg.selection,
-            "axes": "[epoch][seed][fold] for per-epoch lists; [seed][fold] for best_*; epochs 0-based",
-        },
+    per_seed, _ = train_flax(
+        tensor, splits, cfg, PAPER_MODEL, model_dir, resume=resume, progress=progress, timings=timings, label=label
     )
-    for path, pred in zip(paths, per_seed):
-        write_predictions(path, pred)
     return per_seed
 
 
@@ -163,6 +139,22 @@ class Stages:
     @property
     def resume(self) -> bool:
         return self.options.resume is not None
+
+    def train(self, spec: ModelSpec, cfg: TrainConfig, folder: Path, label: str = "") -> Trained:
+        """`spec` on `cfg.features` in `folder`, reused when it already trained with the same key (`runs.training`)."""
+        return train_model(
+            self.data.tensor,
+            self.splits,
+            spec,
+            cfg,
+            folder,
+            xgb_cfg=self.options.xgb,
+            resume=self.resume,
+            progress=self.options.progress,
+            timings=self.timings,
+            cache_dir=self.options.cache_dir,
+            label=label,
+        )
 
 
 def run_recorded(name: str, options: RunOptions, tensor: TrialTensor | None, model_stages) -> Path:
@@ -229,50 +221,15 @@ def run_ablations(options: RunOptions = RunOptions(), *, tensor: TrialTensor | N
             if name == "fusion" and run.options.fusion_run is not None:
                 models[name] = reuse_fusion_run(run.options.fusion_run, run.data, cfg)
                 continue
-            models[name] = train_and_predict(
-                run.data.tensor,
-                run.splits,
-                cfg,
-                layout.model_dir(run.run_dir, name),
-                resume=run.resume,
-                progress=run.options.progress,
-                timings=run.timings,
-                label=f":{name}",
-            )
+            models[name] = run.train(PAPER_MODEL, cfg, layout.model_dir(run.run_dir, name), label=f":{name}").per_seed
         if run.options.with_xgb:
-            models[layout.XGBOOST] = [xgboost_stage(run)]
+            cfg = replace(run.options.train, features="fusion")
+            models[XGBOOST] = run.train(XGBOOST_MODEL, cfg, layout.xgboost_dir(run.run_dir)).per_seed
         with run.timings.stage("statistics", run.options.progress):
             report = ablation_report(models, run.options.stats, run.run_dir, run.data.source)
         return report, {}
 
     return run_recorded("ablations", options, tensor, model_stages)
-
-
-def xgboost_stage(run: Stages) -> Predictions:
-    """SPEC §8 on the same folds; saves predictions, per-fold boosters (reloadable JSON) and fold sizes."""
-    model_dir = layout.xgboost_dir(run.run_dir)
-    path = layout.prediction_paths(model_dir, 1)[0]
-    if run.resume and path.exists():
-        return read_predictions([path], run.data.tensor)[0]
-    with run.timings.stage(layout.XGBOOST, run.options.progress):
-        result = run_xgb(run.data.tensor, run.splits, run.options.xgb, features="fusion", progress=run.options.progress)
-    pred = Predictions.for_trials(run.data.tensor, **result.outputs._asdict())
-    write_predictions(path, pred)
-    for report, booster in zip(result.folds, result.boosters):
-        storage.atomic_write_bytes(
-            layout.booster_path(model_dir, report.fold), bytes(booster.save_raw(raw_format="json"))
-        )
-    folds = [
-        {
-            "fold": r.fold,
-            "n_train_rows": r.n_train_rows,
-            "n_test_rows": r.n_test_rows,
-            "scale_pos_weight": r.scale_pos_weight,
-        }
-        for r in result.folds
-    ]
-    storage.write_json(model_dir / layout.XGB_FOLDS_FILE, folds)
-    return pred
 
 
 def reuse_fusion_run(fusion_run: Path, data: Data, cfg: TrainConfig) -> list[Predictions]:

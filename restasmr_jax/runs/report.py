@@ -1,9 +1,10 @@
-"""A run's report files: Table 1 / Table 2 Markdown + JSON, video level, seed spread, summary (SPEC §9).
+"""A run's report files: Table 1 / Table 2 / leaderboard Markdown + JSON, video level, seed spread, results table,
+summary (SPEC §9, §9.1).
 
-Thin layer over `evidence.tables`: it picks seed 0 for the tables, adds the
-spread over training seeds when there are several, labels every file with
-the data source (a synthetic run says so in bold at the top), and writes
-atomically into the run folder.
+Thin layer over `evidence.tables` and `evidence.leaderboard`: it picks seed
+0 for the tables, adds the spread over training seeds when there are
+several, labels every file with the data source (a synthetic run says so in
+bold at the top), and writes atomically into the run folder.
 """
 
 from __future__ import annotations
@@ -11,11 +12,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 
 from restasmr_jax import storage
+from restasmr_jax.evidence import leaderboard as boards
 from restasmr_jax.evidence import tables
 from restasmr_jax.evidence.predictions import Predictions
 from restasmr_jax.runs import layout
+
+RESULTS_SCHEMA = {
+    "name": pl.Utf8,
+    "kind": pl.Utf8,
+    "seed": pl.Int32,
+    "fold": pl.Int32,
+    "metric": pl.Utf8,
+    "value": pl.Float64,
+}
 
 
 def data_banner(source: str) -> str:
@@ -55,9 +67,13 @@ SPREAD_HEADING = "## Run-to-run spread over training seeds\n\nMean ± SD over se
 def _render_seed_spread(spread: dict) -> str:
     lines = ["| Metric | mean ± SD over seeds | per seed |", "|---|---|---|"]
     for name, entry in spread.items():
+
+        def show(value, name=name):
+            return f"{value:.3f}" if name.endswith("auroc") else f"{100 * value:.2f}"
+
         lines.append(
-            f"| {name} | {100 * entry['mean']:.2f} ± {100 * entry['sd']:.2f} | "
-            + ", ".join(f"{100 * v:.2f}" for v in entry["per_seed"])
+            f"| {name} | {show(entry['mean'])} ± {show(entry['sd'])} | "
+            + ", ".join(show(v) for v in entry["per_seed"])
             + " |"
         )
     return "\n".join(lines) + "\n"
@@ -98,14 +114,11 @@ def fusion_report(per_seed: list[Predictions], train_cfg, stats_cfg, run_dir: Pa
 def ablation_report(models: dict[str, list[Predictions]], stats_cfg, run_dir: Path, source: str) -> dict:
     """Table 2: every model's 4-fold mean ± SD, the condition prior, paired bootstrap p of fusion vs each."""
     first = {name: per_seed[0] for name, per_seed in models.items()}
-    if "fusion" in first:
-        first["condition prior"] = first["fusion"].condition_prior()
     table = tables.table2(first, stats_cfg, reference="fusion")
     markdown = data_banner(source) + tables.render_table2(table)
     markdown += (
         "\nModels: BiLSTM with the named feature set (fusion 544, video 512, audio 31, ppg 1 columns); "
-        "xgboost = non-temporal XGBoost on the fusion features, every valid frame one row (SPEC §8); "
-        "condition prior = 'tingle' on every ASMR frame (SPEC §9).\n"
+        "xgboost = non-temporal XGBoost on the fusion features, every valid frame one row (SPEC §8).\n"
     )
     spread = {name: seed_spread(per_seed, stats_cfg) for name, per_seed in models.items() if len(per_seed) > 1}
     if spread:
@@ -122,6 +135,44 @@ def ablation_report(models: dict[str, list[Predictions]], stats_cfg, run_dir: Pa
         "paired_bootstrap_p": {name: c["p_value"] for name, c in table["comparisons"].items()},
     }
     return {"summary": summary, "markdown": markdown}
+
+
+def write_results(rows: list[dict], run_dir: Path, source: str) -> list[Path]:
+    """`results.csv` and `results.parquet` (long format; the Parquet file labelled with the data source)."""
+    frame = pl.DataFrame(rows, schema=RESULTS_SCHEMA, orient="row") if rows else pl.DataFrame(schema=RESULTS_SCHEMA)
+    csv, parquet = (Path(run_dir) / f"{layout.RESULTS}.{ext}" for ext in ("csv", "parquet"))
+    with storage.atomic_path(csv) as tmp:
+        frame.write_csv(tmp)
+    with storage.atomic_path(parquet) as tmp:
+        frame.write_parquet(tmp, metadata={"data_source": source, "producer": "restasmr_jax.runs.benchmark"})
+    return [csv, parquet]
+
+
+def benchmark_report(
+    results: list[boards.ModelResult], stats_cfg, run_dir: Path, source: str, *, references=None
+) -> dict:
+    """The leaderboard of every model beside the reference rows, and the long results table."""
+    board = boards.leaderboard(
+        results,
+        stats_cfg,
+        references=references,
+        title=f"REST-ASMR benchmark ({source} data)",
+        data_source=source,
+    )
+    markdown = data_banner(source) + boards.render_leaderboard(board)
+    storage.atomic_write_text(Path(run_dir) / f"{layout.LEADERBOARD}.md", markdown)
+    storage.write_json(Path(run_dir) / f"{layout.LEADERBOARD}.json", board)
+    write_results(boards.results_rows(board), run_dir, source)
+    headline = ("macro_f1", "within_asmr_auroc", "within_trial_auroc")
+    summary = {
+        "data_source": source,
+        "ranking": [r["name"] for r in board["rows"] if r["kind"] == "model"],
+        "rows": {
+            r["name"]: {m: {k: r["metrics"][m][k] for k in ("mean", "sd")} for m in headline if m in r["metrics"]}
+            for r in board["rows"]
+        },
+    }
+    return {"summary": summary, "markdown": markdown, "board": board}
 
 
 def print_summary(run_dir: Path, source: str, report: dict, stage_seconds: dict) -> None:

@@ -90,10 +90,14 @@ def test_table2_compares_every_model_to_the_reference():
         f1_score(prior.truths[prior.fold == f].ravel(), prior.preds[prior.fold == f].ravel(), average="macro")
         for f in range(4)
     ]
-    assert table["models"]["condition prior"]["metrics"]["macro_f1"]["per_fold"] == pytest.approx(prior_f1)
-    assert set(table["comparisons"]) == {"video", "audio", "condition prior"}
+    prior_row = table["references"]["condition_prior"]["frame_level"]
+    assert prior_row["metrics"]["macro_f1"]["per_fold"] == pytest.approx(prior_f1)
+    # every row with classes is compared; elapsed time has AUROC columns only
+    assert set(table["comparisons"]) == {"video", "audio", "condition_prior", "crowd"}
+    assert set(table["references"]["elapsed_time"]["frame_level"]["metrics"]) == {"asmr_auroc", "within_trial_auroc"}
     markdown = tables.render_table2(table)
-    assert "(ref)" in markdown and "Paired bootstrap p" in markdown and "condition prior" in markdown
+    assert "(ref)" in markdown and "Paired bootstrap p" in markdown and "condition prior (ref. row)" in markdown
+    assert "| Within-trial AUROC |" in markdown and "elapsed time (ref. row)" in markdown
     shifted = dict(models, audio=Predictions(**{**models["audio"].__dict__, "fold": models["audio"].fold + 1}))
     with pytest.raises(ValueError, match="has folds"):
         tables.table2(shifted, cfg)

@@ -38,6 +38,7 @@ def tiny_tensor() -> TrialTensor:
 
 
 def tiny_options(tmp_path, **kw) -> RunOptions:
+    kw.setdefault("cache_dir", tmp_path / "cache")
     return RunOptions(out=tmp_path / "runs", train=TINY_TRAIN, stats=TINY_STATS, xgb=TINY_XGB, progress=False, **kw)
 
 
@@ -163,8 +164,9 @@ def test_ablations_table2_reuses_fusion_and_adds_xgboost(fusion_run, tmp_path):
     options = tiny_options(tmp_path, models=("fusion",), fusion_run=run_dir)
     out = pipeline.run_ablations(options, tensor=tensor)
     table = json.loads((out / "table2.json").read_text())
-    assert set(table["models"]) == {"fusion", "xgboost", "condition prior"}
-    assert set(table["comparisons"]) == {"xgboost", "condition prior"}
+    assert set(table["models"]) == {"fusion", "xgboost"}
+    assert set(table["references"]) == {"condition_prior", "crowd", "elapsed_time"}
+    assert set(table["comparisons"]) == {"xgboost", "condition_prior", "crowd"}
     fusion = load_predictions(run_dir / "predictions" / "seed0.pkl", n_frames=N_TIME)
     xgb = load_predictions(out / "models" / "xgboost" / "predictions" / "seed0.pkl", n_frames=N_TIME)
     # same test trials in the same order for every model: the paired comparison is fold by fold
