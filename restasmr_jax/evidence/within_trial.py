@@ -90,6 +90,30 @@ def _ratio(total, count) -> np.ndarray:
     return np.divide(total, count, out=np.full(count.shape, np.nan), where=count > 0)
 
 
+def _tables(pred: Predictions, cfg: StatsConfig):
+    asmr, auc, both = auc_table(pred.probs, pred.truths, pred.scoring_mask(cfg.count_padding), pred.is_nature)
+    return asmr, jnp.asarray(np.nan_to_num(auc), jnp.float32), jnp.asarray(both, jnp.int32)
+
+
+def within_trial_resamples(pred: Predictions, cfg: StatsConfig = StatsConfig(), key=None) -> tuple[np.ndarray, ...]:
+    """Bootstrap `[n_bootstrap]` and within-ASMR permutation `[n_permutation]` values (NaN: no trial counted).
+
+    Resample i uses `stats.resample_draws(key, n, U, is_nature)[·][i]`, the engine's draws.
+    """
+    asmr, auc, both = _tables(pred, cfg)
+    trial_units, n_units = unit_index(pred.subject)
+    n = max(cfg.n_bootstrap, cfg.n_permutation, 1)
+    units, _, within = resample_draws(resampling_key(cfg, key), n, n_units, np.asarray(pred.is_nature, np.int32))
+    weights = jax.vmap(partial(multiplicities, n_units=n_units))(units[: cfg.n_bootstrap])[:, trial_units][:, asmr]
+    position = np.full(pred.n_trials, -1, np.int32)
+    position[asmr] = np.arange(asmr.size, dtype=np.int32)
+    sources = jnp.asarray(position)[within[: cfg.n_permutation][:, asmr]]  # within-ASMR: ASMR rows only
+    identity = jnp.broadcast_to(jnp.arange(asmr.size, dtype=jnp.int32), weights.shape)
+    boot = _ratio(*_resampled(auc, both, weights, identity))
+    null = _ratio(*_resampled(auc, both, jnp.ones(sources.shape, jnp.int32), sources))
+    return boot, null
+
+
 def evaluate_within_trial(
     pred: Predictions, cfg: StatsConfig = StatsConfig(), key=None, *, resample: bool = True
 ) -> dict:
@@ -98,14 +122,11 @@ def evaluate_within_trial(
     `per_fold`, `mean`, `sd`, `observed` (all trials pooled), `n_trials` (trials counted, pooled) and
     `per_fold_n_trials`; with `resample`, the bootstrap CI, permutation p and Cohen's d of `observed`.
     """
-    scored = pred.scoring_mask(cfg.count_padding)
-    asmr, auc, both = auc_table(pred.probs, pred.truths, scored, pred.is_nature)
-    safe_auc = jnp.asarray(np.nan_to_num(auc), jnp.float32)
-    both_i = jnp.asarray(both, jnp.int32)
-    identity = np.arange(asmr.size, dtype=np.int32)
+    asmr, auc, both = _tables(pred, cfg)
     fold_ids, indicator = fold_indicator(pred.fold)
     fixed = np.concatenate([np.ones((1, pred.n_trials), np.int32), indicator])[:, asmr]
-    total, count = _resampled(safe_auc, both_i, jnp.asarray(fixed), jnp.broadcast_to(identity, fixed.shape))
+    identity = jnp.broadcast_to(jnp.arange(asmr.size, dtype=jnp.int32), fixed.shape)
+    total, count = _resampled(auc, both, jnp.asarray(fixed), identity)
     values, counts = _ratio(total, count), np.asarray(count, np.int64)
     mean, sd = mean_sd(values[1:])
     entry = {
@@ -119,16 +140,7 @@ def evaluate_within_trial(
     }
     if not resample:
         return entry
-    trial_units, n_units = unit_index(pred.subject)
-    n = max(cfg.n_bootstrap, cfg.n_permutation, 1)
-    units, _, within = resample_draws(resampling_key(cfg, key), n, n_units, np.asarray(pred.is_nature, np.int32))
-    weights = jax.vmap(partial(multiplicities, n_units=n_units))(units[: cfg.n_bootstrap])[:, trial_units][:, asmr]
-    position = np.full(pred.n_trials, -1, np.int32)
-    position[asmr] = identity
-    sources = jnp.asarray(position)[within[: cfg.n_permutation][:, asmr]]  # within-ASMR: ASMR rows only
-    boot = _ratio(*_resampled(safe_auc, both_i, weights, jnp.broadcast_to(identity, weights.shape)))
-    ones = jnp.ones(sources.shape, jnp.int32)
-    null = _ratio(*_resampled(safe_auc, both_i, ones, sources))
+    boot, null = within_trial_resamples(pred, cfg, key)
     defined = null[~np.isnan(null)]
     entry.update(
         ci=list(percentile_ci(boot, cfg.ci_level)),

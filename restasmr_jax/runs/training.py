@@ -175,14 +175,19 @@ def keyed_stage(
     cache_dir: Path | None,
     train: Callable[[bool], dict],
 ) -> Trained:
-    """Reuse or run `train(resume) -> record fields` for the training `key` in `model_dir` (module docstring)."""
+    """Reuse or run `train(continuing) -> record fields` for the training `key` in `model_dir` (module docstring).
+
+    `continuing` is True only for an interrupted training of the same key found by a resumed run.
+    """
     model_dir = Path(model_dir)
     cache = storage.ContentCache(cache_dir, CACHE_KIND) if cache_dir is not None else None
     stem = f"{name}-{parts['features']}"
     record = _finished(model_dir, key, n_predictions)
+    continuing = False  # an interrupted training of this very key, to continue from its checkpoints
     if record is None and model_dir.exists() and any(model_dir.iterdir()):
         old = read_record(model_dir)
-        if not resume or old is None or old.get("key") != key:
+        continuing = resume and old is not None and old.get("key") == key
+        if not continuing:
             _move_aside(model_dir, None if old is None else old.get("key"))
     if record is None and not model_dir.exists() and cache is not None:
         if _from_cache(cache, stem, key, model_dir, n_predictions):
@@ -195,7 +200,7 @@ def keyed_stage(
     storage.write_json(
         model_dir / layout.TRAINING_FILE, {"name": name, "key": key, "parts": parts, "status": "training"}
     )
-    fields = train(resume)
+    fields = train(continuing)
     record = {
         "name": name,
         "key": key,

@@ -119,3 +119,56 @@ def test_known_answers_on_the_published_predictions(artifact):
     assert references.pooled_auroc(crowd, p.truths, p.mask, p.is_nature) == pytest.approx(
         roc_auc_score(p.truths[asmr].ravel(), crowd[asmr].ravel())
     )
+
+
+def _as_predictions(truths, mask, subject, video, fold, scores):
+    from restasmr_jax.evidence.predictions import Predictions
+
+    return Predictions(
+        truths=truths,
+        preds=(scores > 0.5).astype(np.int32),
+        probs=scores.astype(np.float32),
+        raw_truths=truths,
+        mask=mask,
+        is_nature=np.asarray(video) == "vid5",
+        subject=np.asarray(subject, np.int32),
+        video=np.asarray(video),
+        fold=np.asarray(fold, np.int32),
+    )
+
+
+def test_reference_rows_are_predictions_any_scorer_reads():
+    truths, mask, subject, video, fold, scores = _random_trials(5)
+    pred = _as_predictions(truths, mask, subject, video, fold, scores)
+    prior, crowd, elapsed = references.standard_references(pred)
+    assert (prior.name, crowd.name, elapsed.name) == ("condition_prior", "crowd", "elapsed_time")
+    np.testing.assert_array_equal(prior.pred.preds, np.broadcast_to(~pred.is_nature[:, None], truths.shape))
+    expected = _crowd_loop(truths, mask, subject, video, fold)
+    uncovered = np.isnan(expected) & mask
+    assert uncovered.any() and f"{int(uncovered.sum())} valid frames no peer covers" in crowd.description
+    filled = np.where(np.isnan(expected), 0.5, expected)
+    np.testing.assert_allclose(crowd.pred.probs[mask], filled[mask], rtol=1e-6)
+    np.testing.assert_array_equal(crowd.pred.preds, filled > 0.5)  # a strict majority of the other viewers
+    assert elapsed.auroc_only and not crowd.auroc_only
+    np.testing.assert_array_equal(elapsed.pred.probs[mask], np.nonzero(mask)[1])
+    np.testing.assert_array_equal(elapsed.pred.truths, truths)  # same trials, same truth
+    latent = np.where(mask, truths + 0.1, np.nan)  # e.g. a synthetic archive's latent truth: one call
+    oracle = references.reference_from_scores("oracle", pred, latent, description="latent tingle")
+    assert oracle.auroc_only and (oracle.pred.probs[~mask] == 0).all()
+    with pytest.raises(references.ReferenceInputError, match="reference 'bad': scores are not finite on a valid"):
+        references.reference_from_scores("bad", pred, np.full(truths.shape, np.nan), description="")
+
+
+def test_known_answers_in_the_papers_table(artifact):
+    from restasmr_jax.config import StatsConfig
+    from restasmr_jax.evidence import tables
+
+    table = tables.table1(artifact, StatsConfig(count_padding=True), resample=False)
+    model = table["model"]["frame_level"]["metrics"]
+    crowd = table["references"]["crowd"]["frame_level"]["metrics"]
+    elapsed = table["references"]["elapsed_time"]["frame_level"]["metrics"]
+    assert round(model["asmr_auroc"]["observed"], 3) == 0.691
+    assert round(model["within_trial_auroc"]["observed"], 3) == 0.754 and model["within_trial_auroc"]["n_trials"] == 20
+    assert round(crowd["asmr_auroc"]["observed"], 3) == 0.541
+    assert round(crowd["within_trial_auroc"]["observed"], 3) == 0.696
+    assert round(elapsed["asmr_auroc"]["observed"], 3) == 0.533 and set(elapsed) == {"asmr_auroc", "within_trial_auroc"}

@@ -42,6 +42,11 @@ def test_reproduce_paper_gives_table1_exactly(tmp_path, capsys):
     markdown = (out / "table1.md").read_text()
     assert "| Accuracy | 75.51 ± 5.63 |" in markdown and "| Macro F1 | 71.86 ± 8.86 |" in markdown
     assert "100.00 (68/68)" in markdown
+    # the reference rows' known answers (SPEC §9.1), 3 decimals, printed and in the Markdown
+    assert "| model | 0.691 " in markdown and "0.754 (20 trials)" in markdown
+    assert "| crowd (other viewers, test labels) | 0.541 " in markdown and "0.696 (20 trials)" in markdown
+    assert "| elapsed time | 0.533 " in markdown
+    assert "AUROC is 0.754 against the crowd's 0.696, so it tracks *when* a participant tingles better" in markdown
     assert markdown in capsys.readouterr().out
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["configs"]["stats"]["n_bootstrap"] == 50 and str(ARTIFACT) in manifest["input_hashes"]

@@ -61,7 +61,7 @@ class FrameDense(nn.Module):
     def __call__(self, inputs: FrameInputs) -> jax.Array:
         kernel = self.param("kernel", nn.initializers.lecun_normal(), (inputs.n_features, self.features))
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
-        return project_frames(inputs, kernel) + bias
+        return project_frames(inputs, kernel) + bias[None, None]
 
 
 def dropout_keep_probability(rate: float) -> float:

@@ -96,7 +96,7 @@ class TransformerTagger(nn.Module):
         n_time = inputs.mask.shape[1]
         frames = FrameDense(self.width)(inputs)  # [B, T, d]
         x, token_mask = pool_patches(frames, inputs.mask, self.patch)  # [B, N, d]
-        x = x + sinusoidal_positions(x.shape[1], self.width)
+        x = x + sinusoidal_positions(x.shape[1], self.width)[None]
         for layer in range(self.layers):
             keys = (
                 [None, None]
