@@ -372,11 +372,8 @@ def leaderboard_forest(board: dict, metric: str = "within_asmr_auroc") -> Figure
         ax.text(right + 0.01, y, f"{entry['mean']:.3f}", va="center", fontsize=FONT["note"])
     ax.set_yticks(range(len(models)), [r["name"] for r in reversed(models)], fontsize=FONT["label"])
     ax.set_ylim(-0.7, max(len(models), 1) - 0.3)
-    ax.set_xlabel(
-        f"{metric.replace('_', ' ')}: dot 4-fold mean, diamond pooled, bar its 95 % bootstrap CI\n"
-        "reference rows: dashed line pooled, band its CI",
-        fontsize=FONT["note"],
-    )
+    label = f"{metric.replace('_', ' ')}: dot 4-fold mean, diamond pooled, bar its 95 % bootstrap CI"
+    ax.set_xlabel(f"{label}\nreference rows: dashed line pooled, band its CI", fontsize=FONT["note"])
     ax.set_title(f"{board['title']} ({board['data_source']} data)", fontsize=FONT["title"], fontweight="bold")
     ax.grid(axis="x", color="#eeeeee")
     _style(ax)

@@ -1,5 +1,4 @@
-"""The benchmark's leaderboard: every model on the same folds beside the reference rows, one long results table
-(SPEC §9, §9.1).
+"""The benchmark's leaderboard: models on the same folds beside the reference rows, one results table (SPEC §9.1).
 
 `leaderboard(models, cfg)` scores each model's predictions (one
 `Predictions` per training seed, all on the same test trials) and the

@@ -101,8 +101,13 @@ def table1(
     title: str = "Full multimodal fusion",
     frames_note: str | None = None,
     resample: bool = True,
+    references: list[ReferenceRow] | None = None,
 ) -> dict:
-    """Table 1 of one model, with the condition-prior baseline and the video-level results."""
+    """Table 1 of one model, with the condition-prior baseline, the reference rows and the video-level results.
+
+    `references`: the rows beside the model (default `standard_references(pred)`; the condition prior is
+    always scored in full, with its video level, under "condition_prior").
+    """
     count_padding = stats_cfg.count_padding
     if frames_note is None:
         frames_note = (
@@ -123,7 +128,7 @@ def table1(
         "condition_prior": model_report(pred.condition_prior(), stats_cfg, resample=resample),
         "references": {
             row.name: reference_report(row, stats_cfg, resample=resample)
-            for row in standard_references(pred)
+            for row in (standard_references(pred) if references is None else references)
             if row.name != CONDITION_PRIOR  # scored in full above, with its video level
         },
         "stats_config": to_dict(stats_cfg),

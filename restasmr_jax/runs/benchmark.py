@@ -1,5 +1,4 @@
-"""The REST-ASMR benchmark: every model on the same folds in the same program, beside the reference rows, one
-leaderboard (SPEC §6-§9.1).
+"""The REST-ASMR benchmark: every model on the same folds in one program, beside the reference rows (SPEC §6-§9.1).
 
 `run_benchmark(options)` opens a run folder like the main job, prepares the
 data and folds, then trains each model of `options.model_specs` in its own

@@ -1,5 +1,4 @@
-"""A run's report files: Table 1 / Table 2 / leaderboard Markdown + JSON, video level, seed spread, results table,
-summary (SPEC §9, §9.1).
+"""A run's report files: Tables 1 and 2, leaderboard, video level, seed spread, results table, summary (SPEC §9).
 
 Thin layer over `evidence.tables` and `evidence.leaderboard`: it picks seed
 0 for the tables, adds the spread over training seeds when there are

@@ -1,5 +1,4 @@
-"""One model's training as a keyed, resumable stage of a run: train once, reuse when nothing it depends on changed
-(SPEC §7, §8).
+"""One model's training as a keyed, resumable, cached stage: reused when nothing it depends on changed (SPEC §7, §8).
 
 A model folder (`layout.model_dir`) holds its checkpoints (or XGBoost's
 boosters), per-seed predictions, history and `training.json`, which names
@@ -132,7 +131,8 @@ def _from_cache(cache: storage.ContentCache, stem: str, key: str, model_dir: Pat
     expected = [str(d) for d in entry.arrays.get("predictions_sha256", [])]
     fine = _finished(source, key, n_predictions) is not None and len(expected) == len(paths)
     if fine:
-        fine = [storage.sha256_file(p) for p in paths] == expected
+        digests = storage.memoised_sha256(paths, cache.memo_path)
+        fine = [digests[p] for p in paths] == expected
     if not fine:
         warnings.warn(
             f"the cached training of {stem} points at {source}, which is gone or changed; training it again",
@@ -211,8 +211,10 @@ def keyed_stage(
     }
     storage.write_json(model_dir / layout.TRAINING_FILE, record)
     if cache is not None:
-        digests = np.array([storage.sha256_file(p) for p in paths])
-        cache.store(stem, key, {"predictions_sha256": digests}, {"folder": record["folder"], "name": name})
+        digests = storage.memoised_sha256(paths, cache.memo_path)
+        cache.store(
+            stem, key, {"predictions_sha256": np.array([digests[p] for p in paths])}, {"folder": record["folder"]}
+        )
     return Trained(read_predictions(paths, tensor), record)
 
 

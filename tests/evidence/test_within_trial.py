@@ -1,5 +1,4 @@
-"""Within-trial AUROC with the engine's resamples (SPEC §9.1): per fold, pooled, bootstrap and permutation values
-against a slow sklearn loop fed the same draws."""
+"""Within-trial AUROC (SPEC §9.1): per fold, pooled, resampled values against a slow sklearn loop on the same draws."""
 
 import numpy as np
 import pytest

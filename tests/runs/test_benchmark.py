@@ -1,5 +1,7 @@
-"""`python -m experiments.benchmark` at tiny scale: the README's plug-in through --models file.py:Class, the
-leaderboard and results.csv, reuse of finished trainings, bit-identical re-prediction, bad input in one line.
+"""`python -m experiments.benchmark` at tiny scale: the README's plug-in, leaderboard, results, reuse (SPEC §9.1).
+
+The README's plug-in through --models file.py:Class, the leaderboard and results.csv, reuse of finished
+trainings, bit-identical re-prediction, bad input in one line.
 
 Runs start from a small fabricated TrialTensor (8 participants x 8 videos x 20 frames) instead of the archive:
 `jobs.run_benchmark` is pointed at it, everything else is the command line.

@@ -215,9 +215,9 @@ def test_flags_quick_preset_and_explicit_overrides():
 
 
 def test_cli_help_explains_every_flag(capsys):
-    from experiments import ablations, fusion, predict
+    from experiments import ablations, benchmark, fusion, predict
 
-    for module in (fusion, ablations, predict):
+    for module in (fusion, ablations, benchmark, predict):
         with pytest.raises(SystemExit) as exit_info:
             module.main(["--help"])
         assert exit_info.value.code == 0
@@ -242,5 +242,6 @@ def test_cli_help_explains_every_flag(capsys):
         "--fusion-run",
         "--xgb-estimators",
         "--run",
+        "path/to/file.py:ClassName",
     ):
         assert flag in text
