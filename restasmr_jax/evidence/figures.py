@@ -374,7 +374,7 @@ def leaderboard_forest(board: dict, metric: str = "within_asmr_auroc") -> Figure
     ax.set_ylim(-0.7, max(len(models), 1) - 0.3)
     label = f"{metric.replace('_', ' ')}: dot 4-fold mean, diamond pooled, bar its 95 % bootstrap CI"
     ax.set_xlabel(f"{label}\nreference rows: dashed line pooled, band its CI", fontsize=FONT["note"])
-    ax.set_title(f"{board['title']} ({board['data_source']} data)", fontsize=FONT["title"], fontweight="bold")
+    ax.set_title(board["title"], fontsize=FONT["title"], fontweight="bold")
     ax.grid(axis="x", color="#eeeeee")
     _style(ax)
     if references:
