@@ -224,3 +224,15 @@ def test_each_statistic_recomputed_independently(default_archive, calibrated):
     assert values["pr_r_nature"] == pytest.approx(np.mean([r_true["Nature"][s] for s in paired]), abs=0.03)
     assert values["pr_t"] == pytest.approx(scipy.stats.ttest_rel(z["ASMR"], z["Nature"]).statistic, abs=0.5)
     assert values["ppg_integrity"] == pytest.approx(100 * (1 - lost / total), abs=1e-9)
+
+
+def test_cli_flags(capsys):
+    from experiments import calibrate
+
+    with pytest.raises(SystemExit) as exc:
+        calibrate.main(["--help"])
+    usage = capsys.readouterr().out
+    assert exc.value.code == 0 and all(flag in usage for flag in ("--data-dir", "--no-progress", "--spread"))
+    with pytest.raises(SystemExit) as exc:
+        calibrate.main(["--spread", "-1"])
+    assert exc.value.code == 2
