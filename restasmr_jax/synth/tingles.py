@@ -17,16 +17,18 @@ agree on when).  Whether a clip works at all in a trial is drawn per trial
 four working for a tingler, so that 33 of 34 participants respond.
 
 The reported state is sampled from that probability with temporally
-correlated noise (a Gaussian copula): z(t) is a stationary Ornstein-Uhlenbeck
-process of unit variance and correlation time tau_i, and
+correlated noise (a Gaussian copula):
 
+    z(t)     = sqrt(TRIAL_SHARE) * e + sqrt(1 - TRIAL_SHARE) * u(t)
     state(t) = engaged and Phi(z(t)) < p_engaged(t),
 
-so P(state(t) = 1) = p_tingle(t) exactly at every t, while a stretch of low
-z is a tingle of the participant's own (an idiosyncratic episode) and a
-stretch of high z a trigger they ignore.  The intensity of a tingle (1..3)
-rises with the participant's margin above threshold, capped at the highest
-key they use.  `population_probability` averages p_tingle over the trait
+with e ~ N(0, 1) once per trial (a good or a flat day) and u a stationary
+Ornstein-Uhlenbeck process of unit variance and correlation time tau_i.
+z(t) is N(0, 1) at every t, so P(state(t) = 1) = p_tingle(t) exactly, while
+a stretch of low z is a tingle of the participant's own (an idiosyncratic
+episode) and a stretch of high z a trigger they ignore.  The intensity of a
+tingle (1..3) rises with the participant's margin above threshold plus an
+offset drawn per episode, capped at the highest key they use.  `population_probability` averages p_tingle over the trait
 distribution the cohort is drawn from: the best any stimulus-only model can
 predict.
 """
