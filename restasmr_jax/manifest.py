@@ -2,7 +2,8 @@
 
 Every entry point writes `manifest.json` into its run directory: the exact
 command, configs, data source (real/synthetic) and input hashes, package
-versions, the git commit, and the JAX backend.
+versions, the git commit, and the JAX backend: platform, the JAX processes
+of the job and every device (all processes'; this process's own apart).
 """
 
 from __future__ import annotations
@@ -89,7 +90,13 @@ def write_manifest(
 ) -> Path:
     """Write `<run_dir>/manifest.json`; `archive` is a `restasmr_jax.io.archive.Archive`."""
     try:
-        backend = {"platform": jax.default_backend(), "devices": [str(d) for d in jax.devices()]}
+        backend = {
+            "platform": jax.default_backend(),
+            "process_count": jax.process_count(),
+            "process_index": jax.process_index(),
+            "devices": [str(d) for d in jax.devices()],
+            "local_devices": [str(d) for d in jax.local_devices()],
+        }
     except Exception as exc:  # a manifest must never be the thing that fails a run
         backend = {"error": repr(exc)}
     manifest = {

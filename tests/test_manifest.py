@@ -2,6 +2,8 @@
 
 import json
 
+import jax
+
 from restasmr_jax import manifest
 from restasmr_jax.io import archive
 
@@ -18,3 +20,6 @@ def test_manifest_records_provenance(tmp_path):
     assert data["data_source"] == "real"
     assert data["packages"]["jax"] and data["configs"] == {"protocol": {"a": 1}}
     assert set(data["git"]) == {"commit", "dirty"}
+    backend = data["jax_backend"]
+    assert (backend["process_count"], backend["process_index"]) == (1, 0)
+    assert backend["devices"] == [str(d) for d in jax.devices()] and backend["local_devices"] == backend["devices"]

@@ -28,7 +28,7 @@ from restasmr_jax.learning.checkpoint import CheckpointError
 from restasmr_jax.learning.fit import TrainError
 from restasmr_jax.learning.replicas import use_cpu_devices
 from restasmr_jax.learning.splits import SplitError
-from restasmr_jax.runs import layout
+from restasmr_jax.runs import distributed, layout
 from restasmr_jax.runs.data import resolve_archive
 from restasmr_jax.runs.layout import RunFolderError
 from restasmr_jax.runs.options import OptionsError, RunOptions
@@ -38,7 +38,7 @@ from restasmr_jax.synth.archive import ensure_synthetic
 from restasmr_jax.tensor.assemble import AssembleError
 from restasmr_jax.tensor.cache import load_or_build_tensor
 from restasmr_jax.tensor.export import export_long_parquet
-from restasmr_jax.tensor.trial_tensor import FeatureSetError
+from restasmr_jax.tensor.trial_tensor import FeatureSetError, TrialTensor
 from restasmr_jax.validation import ValidationInputError, validate, write_report
 from restasmr_jax.validation.calibration import check, render
 from restasmr_jax.validation.calibration_measure import measure, spread
@@ -60,6 +60,7 @@ BAD_INPUT = (
     ValidationInputError,
     artifact.ArtifactError,
     MetricsInputError,
+    distributed.DistributedError,
 )
 
 
@@ -71,16 +72,19 @@ def cli(job, *args, **kwargs):
         raise SystemExit(f"error: {exc}") from None
 
 
-def fusion(options: RunOptions) -> Path:
-    """`experiments.fusion`: the main job, one JAX CPU device per core so the folds' recurrences run side by side."""
-    use_cpu_devices()
-    return run_fusion(options)
+def fusion(options: RunOptions, *, tensor: TrialTensor | None = None) -> Path:
+    """`experiments.fusion`: the main job, as one of `options.processes` (default: one, a JAX CPU device per core).
+
+    `tensor` skips the data stage (tests, notebooks).
+    """
+    with distributed.processes(options) as options:
+        return run_fusion(options, tensor=tensor)
 
 
-def ablations(options: RunOptions) -> Path:
-    """`experiments.ablations`: Table 2."""
-    use_cpu_devices()
-    return run_ablations(options)
+def ablations(options: RunOptions, *, tensor: TrialTensor | None = None) -> Path:
+    """`experiments.ablations`: Table 2, as one of `options.processes`."""
+    with distributed.processes(options) as options:
+        return run_ablations(options, tensor=tensor)
 
 
 def predict(run_dir: Path, *, progress: bool = True) -> dict:

@@ -13,6 +13,13 @@ and continues (training from the latest checkpoint).  Every output names
 the data source, and a synthetic run says so in its printed summary and
 its Markdown tables.  The stages take a `TrialTensor` once it exists, so
 tests start from a small fabricated tensor (`run_fusion(options, tensor=...)`).
+
+Run by several JAX processes (`runs.distributed`), every process trains
+and predicts (its shard of the replica axis), but only process 0 creates
+and writes the run folder: options, data.json, manifest, splits,
+checkpoint config, history, predictions, statistics, tables and figures.
+The manifest records the processes, their devices and each model's
+replica mesh, inert padding included.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from restasmr_jax.learning import fit as fitting
 from restasmr_jax.learning import splits as splits_mod
 from restasmr_jax.learning.checkpoint import open_checkpoints
 from restasmr_jax.learning.xgb import run_xgb
-from restasmr_jax.runs import layout
+from restasmr_jax.runs import distributed, layout
 from restasmr_jax.runs.data import Data, check_same_data, prepare_data
 from restasmr_jax.runs.layout import RunFolderError
 from restasmr_jax.runs.options import OptionsError, RunOptions, load_options, save_options
@@ -45,19 +52,28 @@ from restasmr_jax.tensor.trial_tensor import TrialTensor
 def open_run(options: RunOptions, name: str) -> tuple[Path, RunOptions]:
     """A new run folder, or the one named by `options.resume` with the options saved there."""
     if options.resume is None:
-        run_dir = manifest.new_run_dir(name, options.out)
-        save_options(run_dir, options)
+        run_dir = None
+        if distributed.is_writer():
+            run_dir = manifest.new_run_dir(name, options.out)
+            save_options(run_dir, options)
+        run_dir = Path(distributed.from_writer(str(run_dir)))
+        distributed.check_agreement(
+            "whether the run folder exists",
+            str(run_dir.is_dir()),
+            f"{run_dir} must be on a file system every process shares",
+        )
         return run_dir, options
     run_dir = Path(options.resume)
     try:
         saved = load_options(run_dir)
     except OptionsError as exc:
         raise RunFolderError(f"--resume {run_dir}: {exc}") from None
-    print(
-        f"[pipeline] resuming {run_dir} with the options saved there (other flags are ignored)",
-        file=sys.stderr,
-        flush=True,
-    )
+    if options.progress:
+        print(
+            f"[pipeline] resuming {run_dir} with the options saved there (other flags are ignored)",
+            file=sys.stderr,
+            flush=True,
+        )
     return run_dir, replace(saved, resume=run_dir, progress=options.progress)
 
 
@@ -86,7 +102,7 @@ def make_or_load_splits(tensor: TrialTensor, cfg: TrainConfig, folder: Path):
     if path.exists():
         if splits_mod.load_splits(path, tensor) != splits:
             raise RunFolderError(f"{path}: saved folds differ from the folds these options give")
-    else:
+    elif distributed.is_writer():
         splits_mod.save_splits(folder, tensor, splits)
     return splits
 
@@ -106,16 +122,29 @@ def train_and_predict(
     progress: bool,
     timings: Timings,
     label: str = "",
+    meshes: dict | None = None,
 ) -> list[Predictions]:
     """Fit all seeds x folds (or continue from checkpoints), predict the test sets, save per seed.
 
     A model folder whose predictions are all present is finished: they are
-    read back instead of retraining.
+    read back instead of retraining.  `meshes[label]` gets the replica mesh.
     """
     paths = layout.prediction_paths(model_dir, cfg.n_seeds)
-    if resume and all(p.exists() for p in paths):
+    finished = resume and all(p.exists() for p in paths)
+    distributed.check_agreement(f"whether {model_dir} is finished", str(finished), "the run folder must be shared")
+    if finished:
         return read_predictions(paths, tensor)
     session = fitting.make_session(tensor, splits, cfg)
+    mesh = session.place.describe()
+    if meshes is not None:
+        meshes[label.lstrip(":") or cfg.features] = mesh
+    if mesh["inert_padding"] and progress:
+        print(
+            f"[pipeline] {mesh['replicas']} seed x fold replicas on {mesh['devices']} devices: padded with "
+            f"{mesh['inert_padding']} inert replicas (zero weight, outputs dropped)",
+            file=sys.stderr,
+            flush=True,
+        )
     with timings.stage(f"train{label}", progress):
         checkpoints = open_checkpoints(
             Path(model_dir) / layout.CHECKPOINT_DIR, tensor, splits, cfg, session.n_features, resume=resume
@@ -126,6 +155,8 @@ def train_and_predict(
             checkpoints.close()
     with timings.stage(f"predict{label}", progress):
         per_seed = [Predictions.for_trials(tensor, **out._asdict()) for out in fitting.predict(session, result.params)]
+    if not distributed.is_writer():
+        return per_seed
     storage.write_json(
         Path(model_dir) / layout.HISTORY_FILE,
         {
@@ -159,6 +190,7 @@ class Stages:
     data: Data
     splits: list
     timings: Timings
+    meshes: dict  # model -> its replica mesh (`Placement.describe`), for the manifest
 
     @property
     def resume(self) -> bool:
@@ -170,25 +202,31 @@ def run_recorded(name: str, options: RunOptions, tensor: TrialTensor | None, mod
 
     The manifest says "running" once the data are known, "failed" with the
     error when any stage raises (every file already written stays), and
-    "complete" with `extra` at the end.
+    "complete" with `extra` at the end.  Only process 0 writes; the others
+    return once the model stages have trained (they return report None).
     """
     run_dir, options = open_run(options, name)
+    writer = distributed.is_writer()
     timings = Timings.for_run(run_dir)
-    data = None
+    data, meshes = None, {}
     try:
-        data = prepare_data(options, run_dir, tensor=tensor, timings=timings)
-        write_run_manifest(run_dir, options, data, status="running", timings=timings)
+        with distributed.writer_first("prepare the data"):
+            data = prepare_data(options, run_dir if writer else None, tensor=tensor, timings=timings)
+        distributed.check_agreement("the tensor's fingerprint", data.tensor.fingerprint, "give them the same data")
+        if writer:
+            write_run_manifest(run_dir, options, data, status="running", timings=timings)
         with timings.stage("splits", options.progress):
             splits = make_or_load_splits(data.tensor, options.train, run_dir)
-        report, extra = model_stages(Stages(run_dir, options, data, splits, timings))
+        report, extra = model_stages(Stages(run_dir, options, data, splits, timings, meshes))
     except BaseException as exc:
-        write_run_manifest(
-            run_dir, options, data, status="failed", timings=timings, extra={"error": f"{type(exc).__name__}: {exc}"}
-        )
+        if writer:
+            error = {"error": f"{type(exc).__name__}: {exc}", "replica_mesh": meshes}
+            write_run_manifest(run_dir, options, data, status="failed", timings=timings, extra=error)
         raise
-    write_run_manifest(
-        run_dir, options, data, status="complete", timings=timings, extra={"summary": report["summary"], **extra}
-    )
+    if not writer:
+        return run_dir
+    extra = {"summary": report["summary"], "replica_mesh": meshes, **extra}
+    write_run_manifest(run_dir, options, data, status="complete", timings=timings, extra=extra)
     print_summary(run_dir, data.source, report, timings.seconds)
     return run_dir
 
@@ -209,7 +247,10 @@ def run_fusion(options: RunOptions = RunOptions(), *, tensor: TrialTensor | None
             resume=run.resume,
             progress=run.options.progress,
             timings=run.timings,
+            meshes=run.meshes,
         )
+        if not distributed.is_writer():
+            return None, {}
         with run.timings.stage("statistics", run.options.progress):
             report = fusion_report(per_seed, run.options.train, run.options.stats, run.run_dir, run.data.source)
         with run.timings.stage("tinglegram", run.options.progress):
@@ -238,7 +279,10 @@ def run_ablations(options: RunOptions = RunOptions(), *, tensor: TrialTensor | N
                 progress=run.options.progress,
                 timings=run.timings,
                 label=f":{name}",
+                meshes=run.meshes,
             )
+        if not distributed.is_writer():
+            return None, {}
         if run.options.with_xgb:
             models[layout.XGBOOST] = [xgboost_stage(run)]
         with run.timings.stage("statistics", run.options.progress):
