@@ -19,7 +19,10 @@ paired t-test) of fusion against every other model on the per-fold macro F1.
 Each model trains as long as one fusion run; --fusion-run reuses the predictions of a finished
 `experiments.fusion` run (same data and training flags) instead of training fusion again.
 --features is ignored here: every model sets its own. On 2 CPU cores each BiLSTM takes about as
-long as one fusion run."""
+long as one fusion run.
+
+Like experiments.fusion, it runs as one of several JAX processes with --coordinator HOST:PORT
+--num-processes N --process-id K (or SLURM's variables); process 0 writes."""
 
 
 def main(argv: list[str] | None = None) -> Path:

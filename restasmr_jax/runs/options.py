@@ -124,10 +124,10 @@ def add_process_flags(parser: argparse.ArgumentParser) -> None:
     """--coordinator, --num-processes, --process-id, --cpu-devices, --start-timeout (read by `process_options`)."""
     group = parser.add_argument_group(
         "several JAX processes (runs.distributed)",
-        "Start the same command once per process, with the same flags except --process-id. Without these flags "
-        "the environment decides: RESTASMR_COORDINATOR, RESTASMR_NUM_PROCESSES, RESTASMR_PROCESS_ID, else "
-        "SLURM's SLURM_NTASKS, SLURM_PROCID and SLURM_STEP_NODELIST (coordinator port: "
-        "RESTASMR_COORDINATOR_PORT, else derived from SLURM_JOB_ID); else one process.",
+        "Start the same command once per process, with the same flags except --process-id.\n"
+        "Without these flags the environment decides: RESTASMR_COORDINATOR, RESTASMR_NUM_PROCESSES,\n"
+        "RESTASMR_PROCESS_ID, else SLURM's SLURM_NTASKS, SLURM_PROCID and SLURM_STEP_NODELIST (port:\n"
+        "RESTASMR_COORDINATOR_PORT, else 20000 + SLURM_JOB_ID mod 20000); else one process.",
     )
     group.add_argument(
         "--coordinator",

@@ -68,7 +68,7 @@ def open_run(options: RunOptions, name: str) -> tuple[Path, RunOptions]:
         saved = load_options(run_dir)
     except OptionsError as exc:
         raise RunFolderError(f"--resume {run_dir}: {exc}") from None
-    if options.progress:
+    if distributed.is_writer():
         print(
             f"[pipeline] resuming {run_dir} with the options saved there (other flags are ignored)",
             file=sys.stderr,

@@ -240,5 +240,11 @@ def test_cli_help_explains_every_flag(capsys):
         "--fusion-run",
         "--xgb-estimators",
         "--run",
+        "--coordinator",
+        "--num-processes",
+        "--process-id",
+        "--cpu-devices",
+        "--start-timeout",
+        "SLURM_NTASKS",
     ):
         assert flag in text
