@@ -34,7 +34,7 @@ import polars as pl
 
 from restasmr_jax import storage
 from restasmr_jax.io import biopac_header
-from restasmr_jax.io.biopac_header import BiopacFormatError, BiopacHeader, parse_header
+from restasmr_jax.io.biopac_header import BiopacFormatError, BiopacHeader, parse_header, settle_count_row
 
 __all__ = ["BiopacFormatError", "BiopacRecording", "parse_biopac", "read_biopac"]
 
@@ -308,6 +308,10 @@ def parse_biopac(path: str | os.PathLike, *, layout: str = "header") -> BiopacRe
     frame = frame.head(0 if last_row is None else last_row + 1)  # trailing blank lines are harmless
     if frame.is_empty():
         raise BiopacFormatError(f"{path}: line {header.body_line}: no data rows after the header")
+    settled = settle_count_row(header, frame.height)
+    if settled.counts is not None and header.count_candidate is not None:
+        frame = frame.slice(1)
+    header = settled
     tail = _tail_lines(path)[-frame.height :]  # data rows only, also when the file is shorter than the tail
     _check_last_row(path, header, tail, frame.height)
     if "time" in numeric and frame["time"].null_count():

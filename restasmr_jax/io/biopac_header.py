@@ -22,7 +22,7 @@ Latin-1 (see `_ENCODINGS` for why UTF-8 goes first).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 PRECISION_SAMPLE_ROWS = 200
@@ -65,6 +65,8 @@ class BiopacHeader:
     sample_rate_hz: float | None = None
     recording_on: str | None = None
     headerless: bool = False
+    # Without a time column: the first row, all integers, may be the count row (see `settle_count_row`).
+    count_candidate: list[int | None] | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -161,23 +163,26 @@ def _sample_rate(path: Path, lines: list[str], interval_at: int, interval_ms: fl
     return rate_hz
 
 
-def _count_row(fields: list[str], n: int, has_time: bool, next_line: str) -> list[int | None] | None:
-    """Per-channel sample counts when the row after the column header is the count row."""
+def _count_row(fields: list[str], n: int, has_time: bool) -> tuple[list[int | None] | None, bool]:
+    """(per-channel sample counts, settled?) for the row after the column header.
+
+    With a time column the count row is told by its fields (one fewer, or an
+    empty time field).  Without one it looks like a row of integer samples:
+    it is a candidate, settled by the reader once it knows how many rows follow.
+    """
     filled = [f for f in fields if f]
     if not filled or not all(f.isdigit() for f in filled):
-        return None
+        return None, True
     trimmed = _trimmed(fields)
     if has_time and trimmed and not trimmed[0]:
         values = trimmed[1:]  # under an empty time field
-    elif has_time and len(trimmed) == n:
-        values = trimmed
-    elif not has_time and len(trimmed) == n and any(c in next_line for c in ".,eE"):
+    elif len(trimmed) == n:
         values = trimmed
     else:
-        return None
+        return None, True
     if len(values) > n:
-        return None
-    return [int(v) if v else None for v in values] + [None] * (n - len(values))
+        return None, True
+    return [int(v) if v else None for v in values] + [None] * (n - len(values)), has_time
 
 
 def _body(path: Path, lines: list[str], at: int, delimiter: str, n_cols: int) -> tuple[int, list[str], bool]:
@@ -279,11 +284,10 @@ def parse_header(path: Path, head: bytes, *, whole_file: bool, layout: str = "he
     labels = [lines[i].strip() for i in described[0::2]]
     units = [lines[i].strip() for i in described[1::2]]
 
-    body_at, counts = columns_at + 1, None
+    body_at, counts, settled = columns_at + 1, None, True
     if body_at < len(lines):
-        after = lines[body_at + 1] if body_at + 1 < len(lines) else ""
-        counts = _count_row(split_fields(lines[body_at], delimiter), n, has_time, after)
-        body_at += counts is not None
+        counts, settled = _count_row(split_fields(lines[body_at], delimiter), n, has_time)
+        body_at += counts is not None and settled
     n_fields, data_lines, decimal_comma = _body(path, lines, body_at, delimiter, n + has_time)
     title_at = 0 if interval_at > 0 and 0 not in recorded else None
     return BiopacHeader(
@@ -293,7 +297,8 @@ def parse_header(path: Path, head: bytes, *, whole_file: bool, layout: str = "he
         units=units,
         columns=channel_names,
         time_unit=names[0] if has_time else None,
-        counts=counts,
+        counts=counts if settled else None,
+        count_candidate=None if settled else counts,
         encoding=encoding,
         delimiter=delimiter,
         decimal_comma=decimal_comma,
@@ -303,3 +308,18 @@ def parse_header(path: Path, head: bytes, *, whole_file: bool, layout: str = "he
         sample_rate_hz=rate_hz,
         recording_on=lines[recorded[0]].strip() if recorded else None,
     )
+
+
+def settle_count_row(header: BiopacHeader, n_rows: int) -> BiopacHeader:
+    """The header once the body's `n_rows` (the candidate row included) are known.
+
+    The candidate is the count row when every count reaches the rows after it
+    (equal, or more: a truncated export): a sample row of integers that large
+    would be a recording of millions of units.  Otherwise it is the first sample.
+    """
+    candidate = header.count_candidate
+    if candidate is None:
+        return header
+    if all(c is None or c >= n_rows - 1 for c in candidate) and any(c is not None for c in candidate):
+        return replace(header, counts=candidate, count_candidate=None, body_line=header.body_line + 1)
+    return replace(header, count_candidate=None)

@@ -299,3 +299,15 @@ def test_random_valid_exports_read_back_exactly(
     rec = parse_biopac(path)
     assert rec.interval_ms == 1000 / rate_hz and rec.samples.shape == (n_rows, n_channels)
     np.testing.assert_array_equal(rec.samples, printed(data))
+
+
+def test_count_row_without_time_column_is_told_from_integer_samples(tmp_path):
+    data = np.tile([[0.0, 1.0], [2.0, 3.0]], (50, 1))  # integer-valued samples: no decimal point anywhere
+    path, first = write_export(tmp_path / "021_csv.txt", data, time_unit=None, counts=["100", "100"])
+    rec = parse_biopac(path)
+    assert rec.samples.shape == (100, 2) and rec.first_line == first
+    np.testing.assert_array_equal(rec.samples, data.astype(np.float32))
+    path, first = write_export(tmp_path / "022_csv.txt", data, time_unit=None)  # no count row: row 1 is a sample
+    rec = parse_biopac(path)
+    assert rec.samples.shape == (100, 2) and rec.first_line == first
+    np.testing.assert_array_equal(rec.samples, data.astype(np.float32))
