@@ -247,7 +247,7 @@ def ingest_archive(
         "ppg_channels": sorted(
             {f"{r['ppg_channel']['column']} ({r['ppg_channel']['label']})" for r in ppg_reports.values()}
         ),
-        "presentation_versions": sorted({str(r["presentation_version"]) for r in logs.reports.values()}),
+        "presentation_versions": sorted({v for r in logs.reports.values() if (v := r["presentation_version"])}),
         "logs": {f"{s:03d}": r for s, r in sorted(logs.reports.items())},
         "ppg": {f"{s:03d}": r for s, r in sorted(ppg_reports.items())},
     }
