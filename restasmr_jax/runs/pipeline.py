@@ -45,6 +45,7 @@ from restasmr_jax.tensor.trial_tensor import TrialTensor
 def open_run(options: RunOptions, name: str) -> tuple[Path, RunOptions]:
     """A new run folder, or the one named by `options.resume` with the options saved there."""
     if options.resume is None:
+        storage.require_folder(options.cache_dir, "--cache-dir")  # before any work: the folder's parents too
         run_dir = manifest.new_run_dir(name, options.out)
         save_options(run_dir, options)
         return run_dir, options
@@ -69,8 +70,8 @@ def write_run_manifest(
         configs=options.to_dict(),
         archive=data.archive if data is not None else None,
         input_hashes=data.input_hashes if data is not None else None,
+        status=status,
         extra={
-            "status": status,
             "stage_seconds": timings.merged(),
             "attempts": timings.attempts(status),
             **({"data": data.describe(), "data_source": data.source} if data is not None else {}),
@@ -168,13 +169,14 @@ class Stages:
 def run_recorded(name: str, options: RunOptions, tensor: TrialTensor | None, model_stages) -> Path:
     """Open (or resume) a run folder, prepare the data and folds, run `model_stages(stages) -> (report, extra)`.
 
-    The manifest says "running" once the data are known, "failed" with the
-    error when any stage raises (every file already written stays), and
-    "complete" with `extra` at the end.
+    The manifest says "running" from the start, "failed" with the error when
+    any stage raises (every file already written stays), and "complete" with
+    `extra` and the sha256 of every file of the folder at the end.
     """
     run_dir, options = open_run(options, name)
     timings = Timings.for_run(run_dir)
     data = None
+    write_run_manifest(run_dir, options, None, status="running", timings=timings)
     try:
         data = prepare_data(options, run_dir, tensor=tensor, timings=timings)
         write_run_manifest(run_dir, options, data, status="running", timings=timings)
