@@ -15,7 +15,6 @@ data source.
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +29,8 @@ from restasmr_jax.ingest.labels import build_timeline, dense_labels
 from restasmr_jax.ingest.ppg import PPGError, epoch_ppg
 from restasmr_jax.io import archive as archive_lib
 from restasmr_jax.io.archive import DEFAULT_CACHE_DIR
-from restasmr_jax.io.biopac import BiopacFormatError, read_biopac
-from restasmr_jax.io.presentation import LogFormatError, read_log, subject_from_filename
+from restasmr_jax.io.biopac import BiopacFormatError
+from restasmr_jax.io.presentation import LogFormatError
 
 PPG_SCHEMA = {
     "subject": pl.Int32,
@@ -42,7 +41,6 @@ PPG_SCHEMA = {
 }
 PPG_CHANNEL = "CH2"  # band-passed 0.5-35 Hz (SPEC §1.2)
 TABLES = ("labels", "timeline", "ppg10hz")  # the files `write_tables` writes, <name>.parquet
-_PPG_NAME = re.compile(r"^(\d+)_csv\.txt$")
 
 
 class IngestError(ValueError):
@@ -99,9 +97,9 @@ def _read_logs(archive: archive_lib.Archive, cfg: ProtocolConfig, bad: dict) -> 
     events, reports = {}, {}
     for path in archive.log_files():
         try:
-            result = read_log(path, cfg)
+            result = archive.read_events(path, cfg)
         except LogFormatError as exc:
-            subject = subject_from_filename(path)
+            subject = archive.subject_of(path)
             bad.setdefault(subject if subject is not None else path.name, []).append(str(exc))
             continue
         subject = result.report["subject"]
@@ -136,7 +134,7 @@ def _read_ppg(
             continue
         try:
             known = hashes.get(str(path.relative_to(archive.root)))
-            recording = read_biopac(path, cache_dir=cache_dir, sha256=known)
+            recording = archive.read_recording(path, cache_dir=cache_dir, sha256=known)
             reports[subject] = {"file": path.name, **recording.header()}
             if subject in with_log:
                 series[subject] = _ppg_trials(recording, timeline.filter(pl.col("subject") == subject), cfg)
@@ -168,8 +166,7 @@ def ingest_archive(
         raise IngestError(f"{archive.log_dir}: no .log files (expected one per participant)")
     events = pl.concat(list(parsed.values())) if parsed else None
     timeline = build_timeline(events, source=str(archive.log_dir), cfg=cfg) if parsed else None
-    ppg_names = {int(m.group(1)) for p in archive.ppg_dir.glob("*_csv.txt") if (m := _PPG_NAME.match(p.name))}
-    subjects = sorted(set(parsed) | {s for s in bad if isinstance(s, int)} | ppg_names)
+    subjects = sorted(set(parsed) | {s for s in bad if isinstance(s, int)} | archive.ppg_subjects())
     ppg_series, ppg_reports = _read_ppg(
         archive, subjects, timeline, cfg, Path(cache_dir), hashes or {}, bad, warned, progress
     )
