@@ -10,10 +10,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
 from restasmr_jax import manifest, storage
+from restasmr_jax.bids.export import BidsExportError, export_bids
+from restasmr_jax.bids.physio import PhysioExportError
+from restasmr_jax.bids.sidecars import BIDS_VERSION
+from restasmr_jax.bids.validator import ValidatorFailed, ValidatorUnavailable, run_validator
 from restasmr_jax.config import FeatureConfig, ProtocolConfig, StatsConfig, SynthConfig, ValidationConfig, to_dict
 from restasmr_jax.evidence import artifact
 from restasmr_jax.evidence.metrics import MetricsInputError
@@ -21,7 +26,6 @@ from restasmr_jax.evidence.tables import PAPER_TABLE1, paper_table1, render_tabl
 from restasmr_jax.features.weights import WeightsError, resolve_weights_spec, weights_provenance
 from restasmr_jax.ingest.tables import IngestError, ingest_archive, summary_table, write_tables
 from restasmr_jax.io.archive import DEFAULT_CACHE_DIR, SYNTH_MARKER, ArchiveError, input_hashes
-from restasmr_jax.io.biopac import read_biopac
 from restasmr_jax.io.stimuli import StimulusError
 from restasmr_jax.learning.batches import PlanError
 from restasmr_jax.learning.checkpoint import CheckpointError
@@ -58,6 +62,10 @@ BAD_INPUT = (
     ValidationInputError,
     artifact.ArtifactError,
     MetricsInputError,
+    BidsExportError,
+    PhysioExportError,
+    ValidatorUnavailable,
+    ValidatorFailed,
 )
 
 
@@ -233,7 +241,7 @@ def validation(
         path = archive.ppg_file(subject)
         if subject in excluded or not path.exists():
             return None
-        return read_biopac(path, cache_dir=cache_dir)  # the parse cache ingestion just filled
+        return archive.read_recording(path, cache_dir=cache_dir)  # the parse cache ingestion just filled
 
     result = validate(
         ingested.labels,
@@ -292,3 +300,58 @@ def synth(out: Path, cfg: SynthConfig, *, progress: bool = True):
         f"{cfg.n_subjects} participants ({time.perf_counter() - started:.1f} s)"
     )
     return archive
+
+
+def bids(
+    out: str | os.PathLike,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    stimuli: str | None = None,
+    overwrite: bool = False,
+    skip_bad: bool = False,
+    license: str | None = None,
+    validate: bool = False,
+    progress: bool = True,
+    cache_dir: str | os.PathLike = DEFAULT_CACHE_DIR,
+) -> Path:
+    """`experiments.bids`: the archive as a BIDS dataset in `out`, optionally checked by the official validator."""
+    archive = resolve_archive(data_dir, progress=progress)
+    if stimuli == "copy" and archive.source == "real":
+        print(
+            "note: --stimuli copy puts the archive's clips into the copy; share them only as its licence allows",
+            file=sys.stderr,
+        )
+    if archive.source == "real" and license is None:
+        print("note: no --license given; the copy's README refers to the Zenodo record's licence", file=sys.stderr)
+    started = time.perf_counter()
+    export = export_bids(
+        archive,
+        out,
+        stimuli=stimuli,
+        overwrite=overwrite,
+        skip_bad=skip_bad,
+        cache_dir=cache_dir,
+        license=license,
+        progress=progress,
+    )
+    files = export.files()
+    print(
+        f"BIDS {BIDS_VERSION} copy of the {export.source} archive {archive.root} at {export.root}: "
+        f"{len(export.participants)} participants ({len(export.with_physio)} with physio), {len(files)} files, "
+        f"{export.size_bytes() / 1e6:.1f} MB, stimuli {export.stimuli}, gzip level {export.gzip_level} "
+        f"({time.perf_counter() - started:.1f} s)"
+    )
+    if validate:
+        report = run_validator(export.root)
+        print(
+            f"bids-validator (schema {report.schema_version}): {len(report.errors)} error(s), "
+            f"{len(report.warnings)} warning(s) ({len(report.codes('warning'))} kinds)"
+        )
+        for code, sub in sorted(report.codes("warning"), key=str):
+            print(f"  warning {code}{f' ({sub})' if sub else ''}")
+        if report.errors:
+            listing = "; ".join(issue.describe() for issue in report.errors[:5])
+            raise BidsExportError(
+                f"{export.root} was written, but the BIDS validator reports {len(report.errors)} error(s): {listing}"
+            )
+    return export.root
