@@ -16,10 +16,9 @@ layouts.  Onsets are converted back to whole 0.1-ms log ticks; a time that is no
 whole tick is refused, not rounded.  The sampling interval is recovered from
 SamplingFrequency to 12 significant digits, which returns the header's printed
 interval exactly (0.5 ms <- 2000 Hz); the writer refuses an interval that would not
-come back.  The gzip TSV parses in about 0.15 s per participant, as fast as loading
-a cached array, so physio files are not cached.  Errors subclass the raw readers'
-errors, so ingestion reports and skips a bad BIDS file exactly as it does a bad log
-or export.
+come back.  Parsed physio samples are cached like parsed exports (`read_physio`).
+Errors subclass the raw readers' errors, so ingestion reports and skips a bad BIDS
+file exactly as it does a bad log or export.
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from restasmr_jax import storage
 from restasmr_jax.config import VIDEO_CODES, ProtocolConfig, condition_of
 from restasmr_jax.io.biopac import BiopacFormatError, BiopacRecording
 from restasmr_jax.io.presentation import EVENT_SCHEMA, LogFormatError, LogParse, check_video_events
@@ -271,12 +271,45 @@ def read_physio(
 ) -> BiopacRecording:
     """One participant's physio file as the `BiopacRecording` of the export it came from.
 
-    `cache_dir` and `sha256` are accepted for the same call as `read_biopac` and unused
-    (see the module docstring).  samples: float32 `[sample, channel]`.
+    With `cache_dir`, the samples are kept in the verified cache (`cache_dir/bids-physio/`)
+    keyed by the file's sha256 (`sha256` when the caller holds it), its sidecar's and this
+    reader's code, as `biopac.read_biopac` keeps an export's.  samples: float32 `[sample, channel]`.
     """
-    del cache_dir, sha256
     path = Path(path)
     meta = _sidecar(path)
+    if cache_dir is None:
+        return _parse_physio(path, meta)
+    cache = storage.ContentCache(cache_dir, "bids-physio")
+    if sha256 is None:
+        sha256 = storage.memoised_sha256([path], cache.memo_path)[path]
+    key = storage.sha256_json(
+        {"source_sha256": sha256, "sidecar": meta, "reader": storage.code_digest([Path(__file__)])}
+    )
+    stem = path.name.removesuffix(".tsv.gz")
+    entry = cache.load(stem, key)
+    if entry is not None:
+        return _recording(path, meta, entry.arrays["samples"])
+    recording = _parse_physio(path, meta)
+    cache.store(stem, key, {"samples": recording.samples}, {"source": path.name})
+    return recording
+
+
+def _recording(path: Path, meta: dict, samples: np.ndarray) -> BiopacRecording:
+    names = meta["Columns"]
+    described = [meta.get(name) if isinstance(meta.get(name), dict) else {} for name in names]
+    return BiopacRecording(
+        path=path,
+        interval_ms=interval_from_frequency(meta["SamplingFrequency"]),
+        labels=[str(d.get("LongName", name)) for d, name in zip(described, names)],
+        units=[str(d.get("Units", "")) for d in described],
+        samples=samples,
+        columns=[f"CH{c + 1}" for c in range(len(names))],
+        title="",
+        encoding="utf-8",
+    )
+
+
+def _parse_physio(path: Path, meta: dict) -> BiopacRecording:
     names = meta["Columns"]
     try:
         frame = pl.read_csv(
@@ -295,14 +328,4 @@ def read_physio(
     nulls = frame.select(pl.any_horizontal(pl.all().is_null()).arg_true().first()).item()
     if nulls is not None:
         raise BidsPhysioError(f"{path}: line {nulls + 1}: empty sample, expected {len(names)} tab-separated numbers")
-    described = [meta.get(name) if isinstance(meta.get(name), dict) else {} for name in names]
-    return BiopacRecording(
-        path=path,
-        interval_ms=interval_from_frequency(meta["SamplingFrequency"]),
-        labels=[str(d.get("LongName", name)) for d, name in zip(described, names)],
-        units=[str(d.get("Units", "")) for d in described],
-        samples=np.ascontiguousarray(frame.to_numpy(), dtype=np.float32),
-        columns=[f"CH{c + 1}" for c in range(len(names))],
-        title="",
-        encoding="utf-8",
-    )
+    return _recording(path, meta, np.ascontiguousarray(frame.to_numpy(), dtype=np.float32))

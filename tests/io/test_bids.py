@@ -152,3 +152,18 @@ def test_open_archive_recognises_a_bids_copy(tmp_path):
     (tmp_path / bids.DESCRIPTION_FILE).write_text("{not json")
     with pytest.raises(archive.ArchiveError, match="dataset_description.json: not valid JSON"):
         archive.open_archive(tmp_path)
+
+
+def test_physio_cache_returns_the_parse_and_follows_the_sidecar(tmp_path):
+    samples = np.array([[0.5, -0.25], [1.0, 2.0]], dtype=np.float32)
+    path = write_physio(tmp_path, samples, META)
+    cache = tmp_path / "cache"
+    first = bids.read_physio(path, cache_dir=cache)
+    assert list((cache / "bids-physio").glob("*.npz"))
+    path.write_bytes(gzip.compress(b""))  # other bytes, another key: parsed again (and refused), not served stale
+    with pytest.raises(bids.BidsPhysioError, match="no samples"):
+        bids.read_physio(path, cache_dir=cache)
+    write_physio(tmp_path, samples, META)
+    assert np.array_equal(bids.read_physio(path, cache_dir=cache).samples, first.samples)
+    bids.sidecar_path(path).write_text(json.dumps({**META, "SamplingFrequency": 500}))
+    assert bids.read_physio(path, cache_dir=cache).interval_ms == 2.0  # the sidecar is part of the key
