@@ -22,20 +22,8 @@ import polars as pl
 
 from restasmr_jax.config import ProtocolConfig
 from restasmr_jax.ingest.labels import seconds
-from restasmr_jax.io.bids import RATING, participant_label
+from restasmr_jax.io.bids import EVENT_COLUMNS, RATING, participant_label
 
-# Column order of the written file; stim_file only when the clips are exported.
-COLUMNS = (
-    "onset",
-    "duration",
-    "trial_type",
-    "value",
-    "response_key",
-    "stim_id",
-    "stim_file",
-    "trial_index",
-    "warmup_s",
-)
 _TICKS = {"onset": "onset_ticks", "duration": "duration_ticks"}
 
 
@@ -117,7 +105,7 @@ def events_table(
     rows = pl.concat([_video_rows(timeline, cfg), ratings]).sort("onset_ticks", "order", "trial_index")
     per_second = cfg.log_ticks_per_second
     return rows.with_columns(*(seconds(rows[ticks], per_second, name) for name, ticks in _TICKS.items())).select(
-        [c for c in COLUMNS if stim_file or c != "stim_file"]
+        [c for c in EVENT_COLUMNS if stim_file or c != "stim_file"]
     )
 
 

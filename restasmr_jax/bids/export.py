@@ -22,7 +22,6 @@ recordings are loaded in the calling thread, which owns the parse cache.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import uuid
@@ -86,10 +85,10 @@ def _inside(path: Path, folder: Path) -> bool:
 
 def _is_our_export(folder: Path) -> bool:
     try:
-        description = json.loads((folder / bids.DESCRIPTION_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        description = bids.read_json_object(folder / bids.DESCRIPTION_FILE, BidsExportError)
+    except (OSError, BidsExportError):
         return False
-    generated = description.get("GeneratedBy") if isinstance(description, dict) else None
+    generated = description.get("GeneratedBy")
     return isinstance(generated, list) and any(
         isinstance(g, dict) and g.get("Name") == "restasmr-jax" for g in generated
     )

@@ -167,7 +167,7 @@ def events_sidecar(
             "Units": "s",
         },
         "duration": {
-            "Description": f"Video rows: the analysed trial length, {first} s for the first video of the session "
+            "Description": f"Video rows: the trial as analysed, {first} s for the first video of the session "
             f"(it started late and was cut short), {other} s otherwise. Rating rows: until the next rating change "
             "or the end of the trial",
             "Units": "s",

@@ -127,12 +127,7 @@ def open_archive(root: str | os.PathLike) -> Archive:
 
 def _open_bids(root: Path) -> Archive:
     path = root / bids.DESCRIPTION_FILE
-    try:
-        description = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArchiveError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(description, dict):
-        raise ArchiveError(f"{path}: expected a JSON object")
+    description = bids.read_json_object(path, ArchiveError)
     if not bids.events_files(root):
         raise ArchiveError(
             f"{root}: a BIDS dataset without REST-ASMR events "

@@ -43,6 +43,7 @@ STIMULI_DIR = "stimuli"
 # dataset_description.json key holding the synthetic generator's marker (absent for a real archive).
 SYNTHETIC_KEY = "RestAsmrJaxSynthetic"
 RATING = "rating"  # trial_type of a rating-change row; video rows carry their condition (ASMR | Nature)
+# Columns of an events file in their written order; stim_file only when the clips are exported.
 EVENT_COLUMNS = (
     "onset",
     "duration",
@@ -50,9 +51,10 @@ EVENT_COLUMNS = (
     "value",
     "response_key",
     "stim_id",
+    "stim_file",
     "trial_index",
     "warmup_s",
-)  # stim_file follows stim_id when the stimuli are exported
+)
 # Physio column names by channel position: the archive's CH1 is the raw PPG, CH2 the band-passed one (SPEC §1.2).
 PHYSIO_NAMES = ("cardiac", "cardiac_bandpass")
 _SUBJECT = re.compile(rf"^sub-(\d+)_task-{TASK}_")
@@ -217,16 +219,22 @@ def read_events(path: str | os.PathLike, cfg: ProtocolConfig = ProtocolConfig())
     return LogParse(events=events, report=report)
 
 
+def read_json_object(path: Path, error: type[Exception]) -> dict:
+    """A JSON file that must hold one object; `error` names the file otherwise."""
+    try:
+        found = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(found, dict):
+        raise error(f"{path}: expected a JSON object")
+    return found
+
+
 def _sidecar(path: Path) -> dict:
     side = sidecar_path(path)
     if not side.is_file():
         raise BidsPhysioError(f"{path}: no sidecar {side.name} beside it (SamplingFrequency, StartTime, Columns)")
-    try:
-        meta = json.loads(side.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BidsPhysioError(f"{side}: not valid JSON ({exc})") from None
-    if not isinstance(meta, dict):
-        raise BidsPhysioError(f"{side}: expected a JSON object")
+    meta = read_json_object(side, BidsPhysioError)
     fs = meta.get("SamplingFrequency")
     if isinstance(fs, bool) or not isinstance(fs, int | float) or not fs > 0:
         raise BidsPhysioError(f"{side}: SamplingFrequency must be a positive number of Hz, got {fs!r}")
