@@ -272,8 +272,9 @@ def _write_dataset(
     _write_derivatives(archive, ingested, stage, cfg=cfg, stimuli=stimuli, hashes=hashes, git=git, level=level)
 
 
-def _move_into_place(stage: Path, out: Path) -> None:
+def _move_into_place(stage: Path, out: Path, archive: Archive, overwrite: bool) -> None:
     """Rename the finished folder onto `out`; an earlier export there is set aside first and removed last."""
+    check_target(out, archive, overwrite=overwrite)  # again: the folder may have changed during the export
     if out.exists() and any(out.iterdir()):
         old = out.with_name(f".{out.name}.replaced-{uuid.uuid4().hex[:8]}")
         os.rename(out, old)
@@ -330,7 +331,7 @@ def export_bids(
             workers=max(1, workers or os.cpu_count() or 1),
             progress=progress,
         )
-        _move_into_place(stage, out)
+        _move_into_place(stage, out, archive, overwrite)
     finally:
         if stage.exists():
             shutil.rmtree(stage)
