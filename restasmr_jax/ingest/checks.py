@@ -27,7 +27,7 @@ import polars as pl
 
 from restasmr_jax.config import IngestConfig, ProtocolConfig
 from restasmr_jax.ingest.labels import ticks
-from restasmr_jax.io.archive import duplicate_inputs
+from restasmr_jax.io.archive import Archive, duplicate_inputs
 
 
 @dataclass
@@ -106,12 +106,17 @@ def check_recording_length(
     n_samples: int,
     interval_ms: float,
     log_path: Path,
-    last_event_ticks: int,
+    last_event_ticks: int | None,
     findings: Findings,
     cfg: ProtocolConfig = ProtocolConfig(),
     checks: IngestConfig = IngestConfig(),
 ) -> None:
-    """The recording should last about as long as the log's session (its last event), never far longer."""
+    """The recording should last about as long as the log's session (its last event), never far longer.
+
+    `last_event_ticks` None: the event file does not record the session's end (a BIDS copy), nothing to check.
+    """
+    if last_event_ticks is None:
+        return
     recording_s = n_samples * interval_ms / 1000.0
     session_s = last_event_ticks / cfg.log_ticks_per_second
     what = (
@@ -131,6 +136,7 @@ def check_recording_length(
 def check_duplicates(
     hashes: dict[str, str],
     owners: dict[str, int],
+    archive: Archive,
     findings: Findings,
     checks: IngestConfig = IngestConfig(),
 ) -> None:
@@ -139,7 +145,7 @@ def check_duplicates(
     `hashes`: relative path (log/..., ppg/...) -> sha256; `owners`: relative path -> participant.
     """
     for folder, what in (("log", "log"), ("ppg", "PPG export")):
-        for names in duplicate_inputs({n: h for n, h in hashes.items() if n in owners}, folder):
+        for names in duplicate_inputs({n: h for n, h in hashes.items() if n in owners}, archive, folder):
             subjects = sorted({owners[n] for n in names})
             if len(subjects) < 2:
                 continue

@@ -1,7 +1,7 @@
 """Every log of an archive read once, and every PPG export paired with its participant (SPEC §1).
 
-Logs are read by `io.presentation.read_log` (the participant ID from the
-file name, the log or a `--subjects-file`); a PPG export is paired by the ID
+Logs are read through the archive's layout (`io.presentation.read_log`, or a BIDS
+copy's events; the participant ID from the file name, the log or a `--subjects-file`); a PPG export is paired by the ID
 its name carries, however it is zero-padded.  What cannot be paired is
 never dropped quietly: two logs or two exports claiming one participant are
 errors, and files in `log/` or `ppg/` that are no input are warnings naming
@@ -18,7 +18,7 @@ import polars as pl
 from restasmr_jax.config import IngestConfig, ProtocolConfig
 from restasmr_jax.ingest.checks import Findings
 from restasmr_jax.io.archive import Archive
-from restasmr_jax.io.presentation import LogFormatError, read_log, subject_from_filename
+from restasmr_jax.io.presentation import LogFormatError
 
 
 @dataclass
@@ -42,9 +42,9 @@ def read_logs(
     logs = Logs()
     for path in archive.log_files():
         try:
-            result = read_log(path, cfg, checks=checks, subjects=subjects)
+            result = archive.read_events(path, cfg, checks=checks, subjects=subjects)
         except LogFormatError as exc:
-            subject = (subjects or {}).get(path.name, subject_from_filename(path))
+            subject = (subjects or {}).get(path.name, archive.subject_of(path))
             findings.error(subject if subject is not None else path.name, str(exc))
             continue
         except OSError as exc:

@@ -34,7 +34,7 @@ from restasmr_jax.ingest.ppg import PPGError, epoch_ppg
 from restasmr_jax.ingest.sources import Logs, note_ignored_files, pair_ppg, read_logs, responses_per_trial
 from restasmr_jax.io import archive as archive_lib
 from restasmr_jax.io.archive import DEFAULT_CACHE_DIR
-from restasmr_jax.io.biopac import BiopacFormatError, read_biopac
+from restasmr_jax.io.biopac import BiopacFormatError
 from restasmr_jax.io.presentation import SubjectsFileError, read_subjects_file
 
 PPG_SCHEMA = {
@@ -121,7 +121,7 @@ def _read_ppg(
             continue
         try:
             known = hashes.get(str(path.relative_to(archive.root)))
-            recording = read_biopac(path, cache_dir=cache_dir, sha256=known, layout=checks.ppg_layout)
+            recording = archive.read_recording(path, cache_dir=cache_dir, sha256=known, layout=checks.ppg_layout)
             index = recording.channel_index(checks.ppg_channel)
             channel = {"column": recording.columns[index], "label": recording.labels[index]}
             reports[subject] = {"file": path.name, **recording.header(), "ppg_channel": channel}
@@ -192,7 +192,7 @@ def ingest_archive(
     pairs = pair_ppg(archive, findings)
     owners = {str(p.relative_to(archive.root)): s for s, p in logs.paths.items()}
     owners |= {str(p.relative_to(archive.root)): s for s, p in archive.ppg_candidates()}
-    check_duplicates(hashes, owners, findings, checks)
+    check_duplicates(hashes, owners, archive, findings, checks)
     events = pl.concat(list(logs.events.values())) if logs.events else None
     timeline = build_timeline(events, source=str(archive.log_dir), cfg=cfg) if logs.events else None
     if timeline is not None:

@@ -72,9 +72,9 @@ def resolve_archive(
     return ensure_synthetic(synthetic_root(DEFAULT_DATA_DIR, synth), synth, progress=progress)
 
 
-def check_distinct_stimuli(hashes: dict[str, str], *, allow: bool = False) -> None:
+def check_distinct_stimuli(hashes: dict[str, str], archive: Archive, *, allow: bool = False) -> None:
     """Two byte-identical stimulus clips would give two videos one set of features: an error unless `allow`."""
-    groups = duplicate_inputs(hashes, "stim")
+    groups = duplicate_inputs(hashes, archive, "stim")
     if groups:
         listed = "; ".join(f"{', '.join(names)} (sha256 {hashes[names[0]][:12]}...)" for names in groups)
         message = f"byte-identical stimulus files: {listed}"
@@ -140,7 +140,7 @@ def prepare_data(
         with timings.stage("archive", options.progress):
             archive = resolve_archive(options.data_dir, synth=options.synth, progress=options.progress)
             hashes = input_hashes(archive, options.cache_dir)
-        check_distinct_stimuli(hashes)
+        check_distinct_stimuli(hashes, archive)
         print(f"[pipeline] data: {archive.source.upper()} archive at {archive.root}", file=sys.stderr, flush=True)
         spec = resolve_weights_spec(options.feature_cfg.video_weights, archive.source)
         weights = weights_provenance(spec)  # before any work: missing weights stop the run here

@@ -10,10 +10,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
 from restasmr_jax import manifest, storage
+from restasmr_jax.bids.export import BidsExportError, export_bids
+from restasmr_jax.bids.physio import PhysioExportError
+from restasmr_jax.bids.sidecars import BIDS_VERSION
+from restasmr_jax.bids.validator import ValidatorFailed, ValidatorUnavailable, run_validator
 from restasmr_jax.config import (
     FeatureConfig,
     IngestConfig,
@@ -29,7 +34,7 @@ from restasmr_jax.evidence.tables import PAPER_TABLE1, paper_table1, render_tabl
 from restasmr_jax.features.weights import WeightsError, resolve_weights_spec, weights_provenance
 from restasmr_jax.ingest.tables import IngestError, summary_table, write_tables
 from restasmr_jax.io.archive import DEFAULT_CACHE_DIR, SYNTH_MARKER, ArchiveError, input_hashes
-from restasmr_jax.io.biopac import BiopacFormatError, read_biopac
+from restasmr_jax.io.biopac import BiopacFormatError
 from restasmr_jax.io.presentation import LogFormatError, SubjectsFileError
 from restasmr_jax.io.stimuli import StimulusError
 from restasmr_jax.learning.batches import PlanError
@@ -74,6 +79,10 @@ BAD_INPUT = (
     ValidationInputError,
     artifact.ArtifactError,
     MetricsInputError,
+    BidsExportError,
+    PhysioExportError,
+    ValidatorUnavailable,
+    ValidatorFailed,
 )
 
 
@@ -190,7 +199,7 @@ def features(
     archive = resolve_archive(data_dir, progress=progress)
     protocol = ProtocolConfig()
     hashes = input_hashes(archive, cache_dir)
-    check_distinct_stimuli(hashes, allow=checks.allow_duplicates)
+    check_distinct_stimuli(hashes, archive, allow=checks.allow_duplicates)
     spec = resolve_weights_spec(video_weights, archive.source)
     weights = weights_provenance(spec)
     ingested = ingest_for_run(archive, protocol, checks=checks, cache_dir=cache_dir, hashes=hashes, progress=progress)
@@ -296,7 +305,7 @@ def validation(
         if subject in excluded or subject not in files:
             return None
         # the parse cache ingestion just filled
-        return read_biopac(archive.ppg_dir / files[subject], cache_dir=cache_dir, layout=checks.ppg_layout)
+        return archive.read_recording(archive.ppg_file(subject), cache_dir=cache_dir, layout=checks.ppg_layout)
 
     result = validate(
         ingested.labels,
@@ -387,7 +396,7 @@ def calibrate(
     def load_recording(subject: int):
         if subject not in files:
             return None
-        return read_biopac(archive.ppg_dir / files[subject], cache_dir=cache_dir, layout=checks.ppg_layout)
+        return archive.read_recording(archive.ppg_file(subject), cache_dir=cache_dir, layout=checks.ppg_layout)
 
     values = measure(ingested.labels, ingested.timeline, load_recording, protocol=protocol, progress=progress)
     rows = check(values)
@@ -400,3 +409,58 @@ def calibrate(
         for key, (mean, sd) in spread(range(spread_seeds), progress=progress).items():
             print(f"- {key}: {mean:.4f} ± {sd:.4f}")
     return rows
+
+
+def bids(
+    out: str | os.PathLike,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    stimuli: str | None = None,
+    overwrite: bool = False,
+    skip_bad: bool = False,
+    license: str | None = None,
+    validate: bool = False,
+    progress: bool = True,
+    cache_dir: str | os.PathLike = DEFAULT_CACHE_DIR,
+) -> Path:
+    """`experiments.bids`: the archive as a BIDS dataset in `out`, optionally checked by the official validator."""
+    archive = resolve_archive(data_dir, progress=progress)
+    if stimuli == "copy" and archive.source == "real":
+        print(
+            "note: --stimuli copy puts the archive's clips into the copy; share them only as its licence allows",
+            file=sys.stderr,
+        )
+    if archive.source == "real" and license is None:
+        print("note: no --license given; the copy's README refers to the Zenodo record's licence", file=sys.stderr)
+    started = time.perf_counter()
+    export = export_bids(
+        archive,
+        out,
+        stimuli=stimuli,
+        overwrite=overwrite,
+        skip_bad=skip_bad,
+        cache_dir=cache_dir,
+        license=license,
+        progress=progress,
+    )
+    files = export.files()
+    print(
+        f"BIDS {BIDS_VERSION} copy of the {export.source} archive {archive.root} at {export.root}: "
+        f"{len(export.participants)} participants ({len(export.with_physio)} with physio), {len(files)} files, "
+        f"{export.size_bytes() / 1e6:.1f} MB, stimuli {export.stimuli}, gzip level {export.gzip_level} "
+        f"({time.perf_counter() - started:.1f} s)"
+    )
+    if validate:
+        report = run_validator(export.root)
+        print(
+            f"bids-validator (schema {report.schema_version}): {len(report.errors)} error(s), "
+            f"{len(report.warnings)} warning(s) ({len(report.codes('warning'))} kinds)"
+        )
+        for code, sub in sorted(report.codes("warning"), key=str):
+            print(f"  warning {code}{f' ({sub})' if sub else ''}")
+        if report.errors:
+            listing = "; ".join(issue.describe() for issue in report.errors[:5])
+            raise BidsExportError(
+                f"{export.root} was written, but the BIDS validator reports {len(report.errors)} error(s): {listing}"
+            )
+    return export.root

@@ -39,9 +39,10 @@ def test_stimuli_checked_before_any_work(tmp_path, monkeypatch):
         (root / sub).mkdir(parents=True)
     (root / "stim" / "ASMR1.avi").write_bytes(b"same clip")
     (root / "stim" / "nature2.avi").write_bytes(b"same clip")
-    hashes = archive.input_hashes(archive.open_archive(root), tmp_path / "cache")
+    opened = archive.open_archive(root)
+    hashes = archive.input_hashes(opened, tmp_path / "cache")
     with pytest.raises(archive.ArchiveError, match="stim/ASMR1.avi, stim/nature2.avi"):
-        check_distinct_stimuli(hashes)
+        check_distinct_stimuli(hashes, opened)
     monkeypatch.setattr(
         "restasmr_jax.runs.data.ingest_archive", lambda *a, **k: pytest.fail("ingested before the checks")
     )
