@@ -52,6 +52,7 @@ from restasmr_jax.tensor.trial_tensor import TrialTensor
 def open_run(options: RunOptions, name: str) -> tuple[Path, RunOptions]:
     """A new run folder, or the one named by `options.resume` with the options saved there."""
     if options.resume is None:
+        storage.require_folder(options.cache_dir, "--cache-dir")  # before any work: the folder's parents too
         run_dir = None
         if distributed.is_writer():
             run_dir = manifest.new_run_dir(name, options.out)
@@ -85,8 +86,8 @@ def write_run_manifest(
         configs=options.to_dict(),
         archive=data.archive if data is not None else None,
         input_hashes=data.input_hashes if data is not None else None,
+        status=status,
         extra={
-            "status": status,
             "stage_seconds": timings.merged(),
             "attempts": timings.attempts(status),
             **({"data": data.describe(), "data_source": data.source} if data is not None else {}),
@@ -200,15 +201,18 @@ class Stages:
 def run_recorded(name: str, options: RunOptions, tensor: TrialTensor | None, model_stages) -> Path:
     """Open (or resume) a run folder, prepare the data and folds, run `model_stages(stages) -> (report, extra)`.
 
-    The manifest says "running" once the data are known, "failed" with the
-    error when any stage raises (every file already written stays), and
-    "complete" with `extra` at the end.  Only process 0 writes; the others
-    return once the model stages have trained (they return report None).
+    The manifest says "running" from the start, "failed" with the error when
+    any stage raises (every file already written stays), and "complete" with
+    `extra` and the sha256 of every file of the folder at the end.
+    Only process 0 writes; the others return once the model stages have
+    trained (their report is None).
     """
     run_dir, options = open_run(options, name)
     writer = distributed.is_writer()
     timings = Timings.for_run(run_dir)
     data, meshes = None, {}
+    if writer:
+        write_run_manifest(run_dir, options, None, status="running", timings=timings)
     try:
         with distributed.writer_first("prepare the data"):
             data = prepare_data(options, run_dir if writer else None, tensor=tensor, timings=timings)
