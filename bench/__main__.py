@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-NAMES = ("synth", "ppg_parse", "features", "stats", "pulse_rate", "train")
+NAMES = ("synth", "ppg_parse", "bids", "features", "stats", "pulse_rate", "train")
 
 if __name__ == "__main__":
     wanted = sys.argv[1:] or NAMES

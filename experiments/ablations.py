@@ -27,7 +27,10 @@ Each model trains as long as one fusion run; --fusion-run reuses the predictions
 feature set already trained with the same data, folds, code and settings -- in this run folder or
 in an earlier ablation or benchmark run (the training cache under --cache-dir) -- is reused, not
 trained again (the same model stage as `experiments.benchmark`). --features is ignored here: every
-model sets its own. On 2 CPU cores each BiLSTM takes about as long as one fusion run."""
+model sets its own. On 2 CPU cores each BiLSTM takes about as long as one fusion run.
+
+Like experiments.fusion, it runs as one of several JAX processes with --coordinator HOST:PORT
+--num-processes N --process-id K (or SLURM's variables); process 0 writes."""
 
 
 def main(argv: list[str] | None = None) -> Path:

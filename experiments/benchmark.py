@@ -25,7 +25,10 @@ format: name, kind, seed, fold, metric, value) and models/<name>/ (checkpoints o
 predictions, history, training.json). A model already trained with the same data, folds, code and
 settings, in an earlier run, is not trained again: adding a model to a finished benchmark trains only
 that model. Your own model needs no change to the package: --models bilstm,path/to/file.py:ClassName
-(see the README's model contract)."""
+(see the README's model contract).
+
+Like experiments.fusion, it runs as one of several JAX processes with --coordinator HOST:PORT
+--num-processes N --process-id K (or SLURM's variables); process 0 writes."""
 
 
 def main(argv: list[str] | None = None) -> Path:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from restasmr_jax.io.archive import DEFAULT_CACHE_DIR
 from restasmr_jax.runs import jobs
+from restasmr_jax.runs.ingest_options import add_cache_flag, add_ingest_flags, ingest_config
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -54,9 +54,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="a trial with labels but no PPG: stop with an error (default) or drop the trial "
         "and list it in the provenance",
     )
-    parser.add_argument(
-        "--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help="feature and tensor caches (default: data/cache)"
-    )
+    add_cache_flag(parser)
     parser.add_argument(
         "--threads",
         type=int,
@@ -65,21 +63,24 @@ def parse_args(argv=None) -> argparse.Namespace:
         "shared with other jobs, 1 avoids thread oversubscription)",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_ingest_flags(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
     return jobs.cli(
-        jobs.features,
-        args.data_dir,
-        video_weights=args.video_weights,
-        export_parquet=args.export_parquet,
-        include_video=args.include_video,
-        cache_dir=args.cache_dir,
-        missing_ppg=args.missing_ppg,
-        num_threads=args.threads,
-        progress=not args.no_progress,
+        lambda: jobs.features(
+            args.data_dir,
+            video_weights=args.video_weights,
+            export_parquet=args.export_parquet,
+            include_video=args.include_video,
+            cache_dir=args.cache_dir,
+            missing_ppg=args.missing_ppg,
+            num_threads=args.threads,
+            progress=not args.no_progress,
+            checks=ingest_config(args),
+        )
     )
 
 

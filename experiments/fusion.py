@@ -17,7 +17,12 @@ baseline and within-ASMR metrics, the video-level table and the tinglegram figur
 With no arguments it uses data/ if the real REST-ASMR archive is there, otherwise the seeded
 synthetic archive (generated once into data/synthetic/, every output labelled "synthetic").
 Writes a new folder runs/<UTC time>-fusion/ (see restasmr_jax.runs.pipeline for its contents) and
-prints a summary. Every paper constant has a flag; left out, it keeps the paper's value."""
+prints a summary. Every paper constant has a flag; left out, it keeps the paper's value.
+
+Several JAX processes (e.g. two on one machine, or one per GPU host): start the same command once
+per process with --coordinator HOST:PORT --num-processes N --process-id K (or under SLURM with
+`srun`, which sets them); the seed x fold replicas are sharded over every process's devices and
+process 0 alone writes the run folder. README "Running on a GPU" has the details."""
 
 
 def main(argv: list[str] | None = None) -> Path:

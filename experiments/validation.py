@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from restasmr_jax.io.archive import DEFAULT_CACHE_DIR
 from restasmr_jax.runs import jobs
+from restasmr_jax.runs.ingest_options import add_cache_flag, add_ingest_flags, ingest_config
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> Path:
         "--out",
         type=Path,
         default=None,
-        help="folder to write the report into (default: a new runs/<UTC time>-validation folder)",
+        help="folder to write the report into, new or empty (default: a new runs/<UTC time>-validation folder)",
     )
     parser.add_argument(
         "--predictions",
@@ -45,28 +45,26 @@ def main(argv: list[str] | None = None) -> Path:
         help="participant drawn in Fig. 6 (default 27 as in the paper when present, else the "
         "participant whose predicted probability tracks the reported tingle best)",
     )
-    parser.add_argument(
-        "--cache-dir",
-        type=Path,
-        default=DEFAULT_CACHE_DIR,
-        help="binary cache of parsed Biopac recordings (default data/cache)",
-    )
+    add_cache_flag(parser)
     parser.add_argument(
         "--skip-bad",
         action="store_true",
         help="exclude participants with unreadable files (listed in the report) instead of stopping",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_ingest_flags(parser)
     args = parser.parse_args(argv)
     return jobs.cli(
-        jobs.validation,
-        args.data_dir,
-        args.out,
-        args.predictions,
-        progress=not args.no_progress,
-        cache_dir=args.cache_dir,
-        skip_bad=args.skip_bad,
-        tinglegram_subject=args.tinglegram_subject,
+        lambda: jobs.validation(
+            args.data_dir,
+            args.out,
+            args.predictions,
+            progress=not args.no_progress,
+            cache_dir=args.cache_dir,
+            skip_bad=args.skip_bad,
+            tinglegram_subject=args.tinglegram_subject,
+            checks=ingest_config(args),
+        )
     )
 
 

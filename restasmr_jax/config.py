@@ -54,6 +54,29 @@ class ProtocolConfig:
         return self.n_frames_for(1)
 
 
+KEY_POLICIES = ("clip", "error", "ignore")
+PPG_LAYOUTS = ("header", "headerless")
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """How strictly ingestion holds an archive to the protocol, and which PPG channel it reads (SPEC §1-§3).
+
+    Not paper constants: each default is the strictest setting the REST-ASMR
+    protocol passes, and each field is one command-line flag that relaxes a
+    check (the README's table of ingestion checks).
+    """
+
+    ppg_channel: str = "CH2"  # a column name (CH2) or a substring of one channel's label (PPG)
+    ppg_layout: str = "header"  # "headerless": also read exports without a header (first column seconds)
+    session_tolerance_s: float = 60.0  # |recording length - log session length| beyond this: a warning
+    max_recording_ratio: float = 1.5  # a recording longer than this x the session: an error (wrong interval?)
+    timing_tolerance_s: float = 0.5  # trials overlapping, or a video shown shorter than its trial, beyond this
+    keys: str = "clip"  # a Response key outside 1..max_rating+1: clip (SPEC §2) with a warning | error | ignore
+    allow_duplicates: bool = False  # byte-identical inputs of two participants: an error unless allowed
+    subjects_file: str | None = None  # CSV `file,subject`: participant IDs by log file name, overriding all
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """Per-100-ms feature vector (SPEC §4)."""

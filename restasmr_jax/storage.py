@@ -17,6 +17,7 @@ import os
 import tempfile
 import time
 import warnings
+import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,22 @@ import numpy as np
 
 _CHUNK = 1 << 20
 MEMO_NAME = "sha256-memo.json"  # the one hash memo of a cache folder
+CACHE_FORMAT = 2  # of a ContentCache entry's header; 1 (no "format" field) carried no metadata digest
+
+
+class PathKindError(ValueError):
+    """A path that must be a folder is a file (or cannot be one); names the path and what was expected."""
+
+
+def require_folder(path: str | os.PathLike, what: str) -> Path:
+    """`path` when it is a folder or does not exist yet (to be created); else `PathKindError`, before any work."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise PathKindError(f"{what} {path}: a file, expected a folder")
+    blocked = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocked is not None:
+        raise PathKindError(f"{what} {path}: {blocked} is a file, so this folder cannot be created")
+    return path
 
 
 def _umask() -> int:
@@ -117,6 +134,10 @@ _RACY_NS = 2_000_000_000
 _MEMOS: dict[Path, dict] = {}  # memo files already read by this process
 
 
+def _memo_check(key: str, digest: object, checked_ns: int) -> str:
+    return hashlib.sha256(f"{key}|{digest}|{checked_ns}".encode()).hexdigest()[:16]
+
+
 def _memo(memo_path: Path) -> dict:
     if memo_path not in _MEMOS:
         try:
@@ -132,9 +153,11 @@ def memoised_sha256(
 ) -> dict[Path, str]:
     """sha256 of each file, remembered in `memo_path` while the file is provably unchanged.
 
-    A remembered digest is trusted only for the same (path, size, mtime, ctime, inode)
-    and only if it was taken safely after the file's last change.  `known`
-    maps resolved paths to digests this process has just computed itself.
+    A remembered digest is trusted only for the same (path, size, mtime, ctime, inode),
+    only if it was taken safely after the file's last change, and only while
+    the memo entry's own checksum holds (a damaged memo costs a re-hash, never
+    a wrong digest).  `known` maps resolved paths to digests this process has
+    just computed itself.
     """
     memo_path = Path(memo_path).resolve()
     memo = _memo(memo_path)
@@ -144,13 +167,19 @@ def memoised_sha256(
         stat = resolved.stat()
         key = f"{resolved}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ctime_ns}|{stat.st_ino}"
         hit = memo.get(key)
-        if isinstance(hit, dict) and hit.get("checked_ns", 0) - max(stat.st_mtime_ns, stat.st_ctime_ns) > _RACY_NS:
+        if (
+            isinstance(hit, dict)
+            and isinstance(hit.get("checked_ns"), int)
+            and hit["checked_ns"] - max(stat.st_mtime_ns, stat.st_ctime_ns) > _RACY_NS
+            and hit.get("check") == _memo_check(key, hit.get("sha256"), hit["checked_ns"])
+        ):
             out[Path(path)] = hit["sha256"]
             continue
         digest = (known or {}).get(resolved) or sha256_file(resolved)
         for stale in [k for k in memo if k.startswith(f"{resolved}|")]:
             del memo[stale]
-        memo[key] = {"sha256": digest, "checked_ns": time.time_ns()}
+        checked = time.time_ns()
+        memo[key] = {"sha256": digest, "checked_ns": checked, "check": _memo_check(key, digest, checked)}
         out[Path(path)], changed = digest, True
     if changed:
         write_json(memo_path, memo)
@@ -172,10 +201,12 @@ class ContentCache:
 
     An entry is `<cache_dir>/<kind>/<stem>-<key[:20]>.npz` (the arrays) and,
     written after it, `<...>.json` holding the full key, the sha256 of the
-    `.npz` and the caller's metadata; an entry without its JSON is
-    incomplete.  A read accepts an entry only when its JSON names the
-    requested key (a renamed or swapped entry fails) and the `.npz` hashes
-    to the recorded digest.  That digest goes through the cache folder's
+    `.npz`, the caller's metadata and its sha256; an entry without its JSON
+    is incomplete, and one whose JSON has another `format` was written by
+    an earlier version (both are plain misses).  A read accepts an entry only
+    when its JSON names the requested key (a renamed or swapped entry fails),
+    the metadata hashes to its recorded digest and the `.npz` to its
+    own.  The `.npz` digest goes through the cache folder's
     hash memo, so a later run pays a `stat` instead of a re-hash while the
     file is provably unchanged, and any write to it (which changes its
     ctime) forces the check again.  A failed check is a `CacheWarning` and a
@@ -198,15 +229,21 @@ class ContentCache:
             return None
         try:
             header = json.loads(header_path.read_text())
-            if not isinstance(header, dict) or not {"key", "sha256", "meta"} <= header.keys():
-                raise ValueError("its header lacks key, sha256 or meta")
+            if isinstance(header, dict) and "format" not in header and {"key", "sha256", "meta"} <= header.keys():
+                return None  # an entry of the earlier format, whose metadata carried no digest: rebuilt quietly
+            if not isinstance(header, dict) or not {"key", "sha256", "meta", "meta_sha256"} <= header.keys():
+                raise ValueError("its header lacks key, sha256, meta or meta_sha256")
+            if header["format"] != CACHE_FORMAT:
+                raise ValueError(f"its header says format {header['format']!r}, not {CACHE_FORMAT}")
             if header["key"] != key:
                 raise ValueError("its header names another key (renamed or swapped entry)")
+            if sha256_json(header["meta"]) != header["meta_sha256"]:
+                raise ValueError("its metadata do not match their recorded sha256")
             if memoised_sha256([path], self.memo_path)[path] != header["sha256"]:
                 raise ValueError("its bytes do not match the recorded sha256")
             with np.load(path, allow_pickle=False) as npz:
                 arrays = {name: npz[name] for name in npz.files}
-        except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
             warnings.warn(
                 f"{path}: cache entry failed verification ({exc}); rebuilding it from its source",
                 CacheWarning,
@@ -223,5 +260,7 @@ class ContentCache:
         data = buffer.getvalue()
         atomic_write_bytes(path, data)
         digest = hashlib.sha256(data).hexdigest()
-        write_json(path.with_suffix(".json"), {"key": key, "sha256": digest, "meta": meta})
+        meta = json.loads(json.dumps(meta, sort_keys=True, default=_json_default))  # as a read will see it
+        header = {"format": CACHE_FORMAT, "key": key, "sha256": digest, "meta": meta, "meta_sha256": sha256_json(meta)}
+        write_json(path.with_suffix(".json"), header)
         return path

@@ -36,3 +36,12 @@ def tiny_ingested(tiny_archive, tiny_cache):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         return ingest_archive(tiny_archive, cache_dir=tiny_cache, progress=False)
+
+
+@pytest.fixture(scope="session")
+def default_archive(tmp_path_factory):
+    """The default synthetic archive (seed 0, 34 participants, 1.4 GB), generated once for the slow tests."""
+    from restasmr_jax.config import SynthConfig
+    from restasmr_jax.synth.archive import ensure_synthetic
+
+    return ensure_synthetic(tmp_path_factory.mktemp("default") / "synthetic", SynthConfig(), progress=False)

@@ -22,7 +22,8 @@ ALLOWED = {
     "evidence": {"io", "ingest", "features", "tensor"},  # never learning: it scores any model's arrays
     "synth": {"io"},
     "validation": {"io", "ingest", "features", "tensor", "learning", "evidence", "synth"},
-    "runs": {"io", "ingest", "features", "tensor", "learning", "evidence", "synth", "validation"},
+    "bids": {"io", "ingest"},
+    "runs": {"io", "ingest", "features", "tensor", "learning", "evidence", "synth", "validation", "bids"},
 }
 JAX_FAMILY = {"jax", "jaxlib", "flax", "optax", "orbax"}
 

@@ -5,7 +5,9 @@ Threefry-2x32 of the key at counters (i, j) (a counter-based stream like
 `fold_in(key, i)` then `bits`, in one hash instead of two); `jax.lax.map(..., batch_size=chunk_size)`
 vmaps it over `arange(n)` in chunks, so memory is bounded by the chunk,
 there is no Python loop over resamples, and resample i is the same whatever
-n or the chunk size (2,000 resamples are a prefix of 5,000).  The draws of
+n or the chunk size (2,000 resamples are a prefix of 5,000).  Several local
+devices each map one contiguous block of the indices (`shard_map`) in chunks
+of the same size, so the results equal the one-device results exactly.  The draws of
 resample i feed its bootstrap and both its permutations, so a whole
 evaluation (observed, per-fold, bootstrap, permutations) is ONE small
 compiled program; compiling it is most of the engine's wall time, hence
@@ -52,6 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.stats
 from jax.extend.random import threefry_2x32
+from jax.sharding import Mesh, PartitionSpec
 
 from restasmr_jax.config import StatsConfig
 from restasmr_jax.evidence.metrics import (
@@ -134,11 +137,15 @@ def multiplicities(draws: jax.Array, n_units: int) -> jax.Array:
 
 
 def _chunked(one, n: int, chunk_size: int):
-    """`lax.map` of `one` over arange(n) in vmapped chunks; n is padded to whole chunks so the body
-    compiles once (lax.map would compile a second copy for a remainder)."""
-    chunk = max(1, min(chunk_size, n))
-    out = jax.lax.map(one, jnp.arange(-(-n // chunk) * chunk), batch_size=chunk)
-    return jax.tree_util.tree_map(lambda x: x[:n], out)
+    """`lax.map` of `one` over arange(n) in vmapped chunks, split over the local devices; every device
+    gets whole chunks so the body compiles once (lax.map would compile a second copy for a remainder)."""
+    chunk, devices = max(1, min(chunk_size, n)), jax.local_devices()
+    indices = jnp.arange(-(-n // (chunk * len(devices))) * chunk * len(devices))
+    block = partial(jax.lax.map, one, batch_size=chunk)
+    if len(devices) > 1:  # one contiguous block of indices per device
+        spec = PartitionSpec("resample")
+        block = jax.shard_map(block, mesh=Mesh(np.array(devices), ("resample",)), in_specs=spec, out_specs=spec)
+    return jax.tree_util.tree_map(lambda x: x[:n], block(indices))
 
 
 @partial(jax.jit, static_argnames=("n_resamples", "n_units", "chunk_size"), compiler_options=FAST_COMPILE)

@@ -60,12 +60,15 @@ def epoch_ppg(
     cfg: ProtocolConfig = ProtocolConfig(),
     *,
     context: str = "trial",
+    first_line: int | None = None,
 ) -> np.ndarray:
     """Z-scored CH2 of one trial's valid epoch at 10 Hz: float64 `[time]` of length n_frames.
 
     `ch2`: `[sample]` one channel of the recording.  `context` names the
-    trial (subject, video, file) in errors.  A window running past the end
-    of the recording is an error, never zero-padded.
+    trial (subject, video, file) in errors; `first_line` is the export's line
+    of sample 0, to name the line of a bad sample.  A window running past the
+    end of the recording is an error, never zero-padded, and so is a window
+    holding NaN or inf (a short channel's padding included).
     """
     first, stop = sample_window(interval_ms, onset_ticks, end_ticks, cfg)
     if first < 0 or stop > len(ch2) or stop <= first:
@@ -75,6 +78,14 @@ def epoch_ppg(
             f"({len(ch2) * interval_ms / 1000:.1f} s): it ends before the trial does"
         )
     segment = np.asarray(ch2[first:stop], dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(segment))
+    if bad.size:
+        at = first + int(bad[0])
+        where = f"line {first_line + at}" if first_line is not None else f"sample {at}"
+        raise PPGError(
+            f"{context}: {bad.size} non-finite PPG sample(s) (NaN or inf, or past a short channel's end) in the "
+            f"trial's window [{first}, {stop}), the first at {where}"
+        )
     if np.ptp(segment) == 0:  # resampling a constant adds rounding noise that z-scoring would blow up
         return np.zeros(n_frames)
     return zscore(scipy.signal.resample(segment, n_frames))

@@ -1,23 +1,33 @@
-"""Presentation event-log reader: raw `.log` text to a tidy event frame (SPEC §1.1, §2).
+"""REST-ASMR sessions from Presentation logs: the protocol layer over `presentation_format` (SPEC §1.1, §2).
 
-A log is free-text preamble lines, then the event table (header line starting
-with `Subject`), then optionally, after a blank line, a second summary table
-whose header starts with `Event Type`; the second table is never read as
-events.  Rows are tab-separated and ragged (a `Response` row has fewer
-columns than a `Video` row); the header repeats `Uncertainty`, so columns are
-located by the first occurrence of each name we use and nothing else.
+`read_event_table` (from `presentation_format`, importable here too) reads
+any Presentation log; `read_log` holds one to the REST-ASMR protocol and is
+the only place that raises protocol errors.  Decisions (SPEC §2 leaves them
+to us):
 
-Decisions (SPEC §2 leaves them to us):
-- the participant ID comes from the file name (`<ID>-<Condition>-...log`),
-  falling back to a single numeric value in the `Subject` column;
-- a `Response` whose Code is not an integer is dropped from the events and
-  counted in the report (the authors' code turned it into a 0 rating);
-- the Video events must be exactly `ProtocolConfig.n_trials` distinct known
-  codes, else the whole log is rejected: a trial cannot be guessed.
+- the participant ID is a `--subjects-file` row naming the log, else the file
+  name's leading number (`<ID>-<Condition>-<Date>-<Hash>.log`), else the one
+  number of the `Subject` column, else the JSON block's `subject`; sources
+  that disagree are a warning naming them all (the file name wins: it is
+  what pairs the log with its PPG export);
+- Video codes are `vid1`..`vid8`; a plain number N in 1..8 stands for vidN
+  and a file name for its stimulus (`C:\\stim\\ASMR3.avi` -> vid3), each
+  translation noted as a warning;
+- a Response code is the key number, also when written `1.0`; a code that is
+  no whole number is dropped and counted (the authors' code turned it into a 0
+  rating), and a log none of whose Response codes is a key is an error; a key
+  outside 1..4 is clipped (SPEC §2) with a warning, or refused or dropped as
+  `IngestConfig.keys` says;
+- the Video events must be exactly `ProtocolConfig.n_trials` distinct codes
+  at increasing times, else the log is rejected: a trial cannot be guessed;
+- the `video summary` section, when present, is matched to the Video events
+  in order: dropped frames, and a start time more than one frame from the
+  Video event's, are warnings; its times are taken in the log's 0.1-ms ticks.
 """
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 from dataclasses import dataclass
@@ -25,7 +35,10 @@ from pathlib import Path
 
 import polars as pl
 
-from restasmr_jax.config import VIDEO_CODES, ProtocolConfig
+from restasmr_jax.config import STIMULUS_FILES, VIDEO_CODES, IngestConfig, ProtocolConfig
+from restasmr_jax.io.presentation_format import EventTable, LogFormatError, read_event_table, where
+
+__all__ = ["EVENT_SCHEMA", "EventTable", "LogFormatError", "LogParse", "SubjectsFileError", "read_event_table"]
 
 EVENT_SCHEMA = {
     "subject": pl.Int32,
@@ -35,170 +48,141 @@ EVENT_SCHEMA = {
     "time_ticks": pl.Int64,
     "line": pl.Int32,
 }
-# Header name -> events column; the table must have all of them.
-_COLUMNS = {"Trial": "trial", "Event Type": "event_type", "Code": "code", "Time": "time_ticks"}
-_SUBJECT_FROM_NAME = re.compile(r"^(\d+)-")
-_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
-# Control bytes that never occur in a text log (tab, LF, CR, FF are fine).
-_BINARY_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13)) + b"\x7f"
-_MAX_LISTED = 5
+VIDEO_SCHEMA = {
+    "code": pl.Utf8,  # vid1..vid8
+    "written": pl.Utf8,  # the code as the log has it
+    "time_ticks": pl.Int64,
+    "line": pl.Int32,
+    "duration_ticks": pl.Int64,  # the Duration column (time on screen) when the log has one, else null
+}
+_SUBJECT_FROM_NAME = re.compile(r"^(\d+)(?=[-_.])")
+_STIMULUS_CODES = {
+    **{name.lower(): code for code, name in STIMULUS_FILES.items()},
+    **{name.lower().rsplit(".", 1)[0]: code for code, name in STIMULUS_FILES.items()},
+}
 
 
-class LogFormatError(ValueError):
-    """A log that cannot be read as a REST-ASMR event table; names file and line."""
+class SubjectsFileError(ValueError):
+    """A `--subjects-file` that cannot be read as CSV `file,subject`; names file and line."""
 
 
 @dataclass(frozen=True)
 class LogParse:
-    """events: one row per event row of the table, schema `EVENT_SCHEMA`, file order."""
+    """events: schema `EVENT_SCHEMA`, file order; videos: the Video events, schema `VIDEO_SCHEMA`."""
 
     events: pl.DataFrame
     report: dict
-
-
-def decode_log(data: bytes, path: str | os.PathLike) -> tuple[str, str]:
-    """(text with '\\n' line ends, encoding used); UTF-8, then cp932, then Latin-1."""
-    if not data.strip():
-        raise LogFormatError(f"{path}: empty file (expected a Presentation event log)")
-    if data.startswith(_UTF16_BOMS):
-        return _normalise_newlines(data.decode("utf-16")), "utf-16"
-    binary = sum(data.count(bytes([b])) for b in _BINARY_BYTES)
-    if binary > max(1, len(data) // 1000):
-        raise LogFormatError(f"{path}: binary data ({binary} control bytes in {len(data)}), not a text event log")
-    # Presentation on a Japanese Windows machine writes cp932 text; Latin-1 never fails.
-    for encoding in ("utf-8", "cp932", "latin-1"):
-        try:
-            return _normalise_newlines(data.decode(encoding).removeprefix("\ufeff")), encoding
-        except UnicodeDecodeError:
-            continue
-    raise AssertionError("latin-1 decodes any bytes")
-
-
-def _normalise_newlines(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    videos: pl.DataFrame | None = None
 
 
 def subject_from_filename(path: str | os.PathLike) -> int | None:
-    """001-1-20240115-ab12.log -> 1; None when the name does not follow the archive's pattern."""
+    """001-1-20240115-ab12.log -> 1; None when the name does not start with a number."""
     match = _SUBJECT_FROM_NAME.match(Path(path).name)
     return int(match.group(1)) if match else None
 
 
-def _first_field() -> pl.Expr:
-    return pl.col("text").str.split("\t").list.first().str.strip_chars()
-
-
-def _field(index: int) -> pl.Expr:
-    return pl.col("fields").list.get(index, null_on_oob=True).str.strip_chars()
-
-
-def _where(path, lines: pl.Series) -> str:
-    shown = ", ".join(str(n) for n in lines.head(_MAX_LISTED).to_list())
-    more = f" (+{lines.len() - _MAX_LISTED} more)" if lines.len() > _MAX_LISTED else ""
-    return f"{path}: line{'s' if lines.len() > 1 else ''} {shown}{more}"
-
-
-def _header_positions(path, header_text: str, header_line: int) -> dict[str, int]:
-    names = [name.strip() for name in header_text.split("\t")]
-    missing = [name for name in _COLUMNS if name not in names]
-    if missing:
-        raise LogFormatError(
-            f"{path}: line {header_line}: event-table header lacks column(s) {', '.join(missing)} "
-            f"(expected Subject, Trial, Event Type, Code, Time, ...)"
-        )
-    return {"Subject": 0, **{name: names.index(name) for name in _COLUMNS}}
-
-
-def read_log(path: str | os.PathLike, cfg: ProtocolConfig = ProtocolConfig()) -> LogParse:
-    """Parse one Presentation log; raise `LogFormatError` naming file and line on bad input."""
+def read_subjects_file(path: str | os.PathLike) -> dict[str, int]:
+    """log file name -> participant ID from a CSV with rows `file,subject` (a header row is allowed)."""
     path = Path(path)
-    data = path.read_bytes()
-    text, encoding = decode_log(data, path)
-    lines = pl.DataFrame({"text": text.split("\n")}).with_row_index("line", offset=1)
+    if not path.is_file():
+        raise SubjectsFileError(f"{path}: --subjects-file not found (expected a CSV file with rows file,subject)")
+    mapping: dict[str, int] = {}
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        for number, row in enumerate(csv.reader(fh), 1):
+            cells = [cell.strip() for cell in row]
+            if not any(cells) or (number == 1 and [c.lower() for c in cells[:2]] == ["file", "subject"]):
+                continue
+            if len(cells) != 2 or not cells[1].isdigit():
+                raise SubjectsFileError(f"{path}: line {number}: expected 'file,subject' (e.g. session.log,7): {row}")
+            if cells[0] in mapping:
+                raise SubjectsFileError(f"{path}: line {number}: {cells[0]!r} listed twice")
+            mapping[cells[0]] = int(cells[1])
+    return mapping
 
-    headers = lines.filter(_first_field() == "Subject")
-    if headers.is_empty():
-        raise LogFormatError(f"{path}: no event table (no line starting with 'Subject' among {lines.height} lines)")
-    header_line, header_text = headers.row(0)[0], headers.row(0)[1]
-    positions = _header_positions(path, header_text, header_line)
 
-    after = lines.filter(pl.col("line") > header_line)
-    second = after.filter(_first_field() == "Event Type")
-    second_line = second["line"][0] if second.height else None
-    table = after.filter(
-        (pl.col("line") < second_line) if second_line is not None else pl.lit(True),
-        pl.col("text").str.strip_chars() != "",
-    ).with_columns(pl.col("text").str.split("\t").alias("fields"))
+def _whole_number(column: str) -> pl.Expr:
+    """The cell as an Int64 when it is a whole number ('3', ' 3', '3.0', '3e0'), else null."""
+    value = pl.col(column).str.strip_chars().cast(pl.Float64, strict=False)
+    whole = value.is_finite() & (value == value.floor()) & (value.abs() < 1e15)
+    return pl.when(whole).then(value.cast(pl.Int64)).otherwise(None)
 
-    needed = max(positions.values()) + 1
-    truncated = table.filter(pl.col("fields").list.len() < needed)
-    if truncated.height:
+
+def _video_code() -> pl.Expr:
+    text = pl.col("code").str.strip_chars()
+    lowered = text.str.to_lowercase()
+    number = text.str.to_integer(strict=False)
+    base = lowered.str.replace(r"^.*[\\/]", "")
+    return (
+        pl.when(lowered.is_in(VIDEO_CODES))
+        .then(lowered)
+        .when(number.is_between(1, len(VIDEO_CODES)))
+        .then(pl.format("vid{}", number))
+        .when(base.is_in(list(_STIMULUS_CODES)))
+        .then(base.replace_strict(_STIMULUS_CODES, default=None))
+        .otherwise(text)
+    )
+
+
+def _subject(path: Path, table: EventTable, subjects: dict[str, int] | None, warnings: list[str]) -> int:
+    """The participant ID (see module docstring); every source that gives one is compared."""
+    sources = {}
+    if subjects and path.name in subjects:
+        sources["--subjects-file"] = subjects[path.name]
+    if (from_name := subject_from_filename(path)) is not None:
+        sources["file name"] = from_name
+    column = "subject" if "subject" in table.events.columns else None
+    values = []
+    if column is not None:
+        cells = table.events.filter(pl.col(column).is_not_null() & (pl.col(column) != ""))
+        numbers = cells.select(pl.col(column).str.to_integer(strict=False))[column]
+        values = sorted(set(cells[column].to_list()))[:5]
+        if cells.height and numbers.null_count() == 0 and numbers.n_unique() == 1:
+            sources["Subject column"] = int(numbers[0])
+    json_subject = (table.metadata or {}).get("subject")
+    if isinstance(json_subject, (int, str)) and str(json_subject).strip().isdigit():
+        sources["JSON subject"] = int(str(json_subject).strip())
+    if not sources:
         raise LogFormatError(
-            f"{_where(path, truncated['line'])}: truncated row, {truncated['fields'][0].len()} of "
-            f"at least {needed} tab-separated fields (Subject ... Time)"
+            f"{path}: cannot tell the participant ID: the file name does not start with it "
+            f"(e.g. 001-1-20240101-abcd.log), the Subject column holds no single number "
+            f"({'values ' + repr(values) if values else 'no such column' if column is None else 'empty'}), "
+            f"and the JSON block has no numeric 'subject' ({json_subject!r}); pass --subjects-file FILE "
+            f"(CSV rows file,subject, e.g. {path.name},7)"
         )
-
-    rows = table.select(
-        pl.col("line").cast(pl.Int32),
-        _field(positions["Subject"]).alias("subject_text"),
-        *(_field(index).alias(_COLUMNS[name]) for name, index in positions.items() if name != "Subject"),
-    )
-    for column, what in (("time_ticks", "Time (0.1-ms ticks)"), ("trial", "Trial")):
-        bad = rows.filter(pl.col(column).str.to_integer(strict=False).is_null())
-        if bad.height:
-            raise LogFormatError(f"{_where(path, bad['line'])}: {what} {bad[column][0]!r} is not an integer")
-    subject = _subject(path, rows)
-    rows = rows.with_columns(
-        pl.lit(subject, pl.Int32).alias("subject"),
-        pl.col("trial").str.to_integer().cast(pl.Int32),
-        pl.col("time_ticks").str.to_integer().cast(pl.Int64),
-    )
-
-    is_response = pl.col("event_type") == "Response"
-    key = pl.col("code").str.to_integer(strict=False)
-    ignored = rows.filter(is_response & key.is_null())
-    events = rows.filter(~(is_response & key.is_null())).select(list(EVENT_SCHEMA)).cast(EVENT_SCHEMA)
-    check_video_events(events, path, cfg)
-
-    keys = events.filter(is_response).select(key.alias("key"))["key"]
-    report = {
-        "file": path.name,
-        "subject": subject,
-        "encoding": encoding,
-        "line_endings": "CRLF" if b"\r\n" in data else "LF",
-        "header_line": header_line,
-        "second_table_line": second_line,
-        "n_rows": rows.height,
-        "events": dict(sorted(events.group_by("event_type").len().iter_rows())),
-        "ignored_responses": {
-            "non-numeric code": {
-                "count": ignored.height,
-                "lines": ignored["line"].head(20).to_list(),
-                "codes": sorted(set(ignored["code"].to_list()))[:20],
-            }
-        },
-        # Kept but clipped into [0, max_rating] by the label mapping (SPEC §2).
-        "responses_out_of_range": int(((keys < 1) | (keys > cfg.max_rating + 1)).sum()),
-    }
-    return LogParse(events=events, report=report)
+    chosen_by, chosen = next(iter(sources.items()))
+    if len(set(sources.values())) > 1:
+        listed = ", ".join(f"{source} {value}" for source, value in sources.items())
+        warnings.append(
+            f"{path}: participant ID sources disagree ({listed}); using {chosen} from the {chosen_by} "
+            "(pass --subjects-file to decide)"
+        )
+    return chosen
 
 
-def _subject(path, rows: pl.DataFrame) -> int:
-    from_name = subject_from_filename(path)
-    if from_name is not None:
-        return from_name
-    values = rows["subject_text"].str.to_integer(strict=False).unique().drop_nulls()
-    if values.len() == 1 and rows["subject_text"].str.to_integer(strict=False).null_count() == 0:
-        return int(values[0])
-    raise LogFormatError(
-        f"{path}: cannot tell the participant ID: the file name should start with it "
-        "(e.g. 001-1-20240101-abcd.log) or the Subject column should hold one number"
-    )
+def _videos(path: Path, table: EventTable, warnings: list[str]) -> pl.DataFrame:
+    videos = table.events.filter(pl.col("event_type") == "Video")
+    duration = _whole_number("duration") if "duration" in videos.columns else pl.lit(None, pl.Int64)
+    out = videos.select(
+        _video_code().alias("code"),
+        pl.col("code").alias("written"),
+        pl.col("time").alias("time_ticks"),
+        "line",
+        duration.alias("duration_ticks"),
+    ).cast(VIDEO_SCHEMA)
+    translated = out.filter((pl.col("code") != pl.col("written")) & pl.col("code").is_in(VIDEO_CODES))
+    if translated.height:
+        pairs = ", ".join(
+            f"{w!r}->{c}" for w, c in translated.select("written", "code").unique(maintain_order=True).rows()
+        )
+        warnings.append(f"{where(path, translated['line'].to_list())}: Video codes read as stimuli: {pairs}")
+    return out
 
 
-def check_video_events(events: pl.DataFrame, path, cfg: ProtocolConfig = ProtocolConfig()) -> None:
-    """Exactly `cfg.n_trials` Video events with distinct codes from vid1..vid8 (SPEC §1, §2)."""
-    videos = events.filter(pl.col("event_type") == "Video")
+def check_video_events(videos: pl.DataFrame, path, cfg: ProtocolConfig = ProtocolConfig()) -> None:
+    """Exactly `cfg.n_trials` Video events with distinct codes from vid1..vid8, at increasing times (SPEC §1, §2).
+
+    `videos`: schema `VIDEO_SCHEMA` (or `EVENT_SCHEMA` rows of type Video).
+    """
     expected = f"{cfg.n_trials} ({VIDEO_CODES[0]}..{VIDEO_CODES[-1]}, each once)"
     if videos.is_empty():
         raise LogFormatError(f"{path}: no Video events in the event table, expected {expected}")
@@ -206,21 +190,170 @@ def check_video_events(events: pl.DataFrame, path, cfg: ProtocolConfig = Protoco
     unknown = videos.filter(~pl.col("code").is_in(VIDEO_CODES))
     if unknown.height:
         problems.append(
-            f"{_where(path, unknown['line'])}: unknown video code {unknown['code'][0]!r} "
-            f"(known: {', '.join(VIDEO_CODES)})"
+            f"{where(path, unknown['line'].to_list())}: unknown video code {unknown['code'][0]!r} "
+            f"(known: {', '.join(VIDEO_CODES)}, a number 1..8 or a stimulus file name)"
         )
     duplicated = videos.filter(pl.col("code").is_duplicated() & pl.col("code").is_in(VIDEO_CODES))
     if duplicated.height:
         problems.append(
-            f"{_where(path, duplicated['line'])}: video code {duplicated['code'][0]!r} shown more than once"
+            f"{where(path, duplicated['line'].to_list())}: video code {duplicated['code'][0]!r} shown more than once"
         )
     backwards = videos.filter(pl.col("time_ticks").diff() <= 0)
     if backwards.height:
         problems.append(
-            f"{_where(path, backwards['line'])}: Video onset at Time {backwards['time_ticks'][0]} "
+            f"{where(path, backwards['line'].to_list())}: Video onset at Time {backwards['time_ticks'][0]} "
             "is not after the previous Video's (trials are taken in file order)"
         )
     if videos.height != cfg.n_trials:
-        problems.append(f"{_where(path, videos['line'])}: {videos.height} Video events, expected {expected}")
+        problems.append(f"{where(path, videos['line'].to_list())}: {videos.height} Video events, expected {expected}")
     if problems:
         raise LogFormatError("; ".join(problems))
+
+
+def _responses(path: Path, rows: pl.DataFrame, cfg: ProtocolConfig, checks: IngestConfig, warnings: list[str]):
+    """(rows with Response codes as key numbers, ignored-response report, out-of-range count)."""
+    is_response = pl.col("event_type") == "Response"
+    key = pl.col("key")
+    rows = rows.with_columns(pl.when(is_response).then(_whole_number("code")).alias("key"))
+    responses = rows.filter(is_response)
+    not_keys = responses.filter(key.is_null())
+    if responses.height and not_keys.height == responses.height:
+        raise LogFormatError(
+            f"{where(path, not_keys['line'].to_list())}: none of the {responses.height} Response codes is a key "
+            f"number (e.g. {not_keys['code'][0]!r}): every rating would be 0"
+        )
+    top = cfg.max_rating + 1
+    outside = responses.filter(key.is_not_null() & ((key < 1) | (key > top)))
+    if outside.height and checks.keys == "error":
+        raise LogFormatError(
+            f"{where(path, outside['line'].to_list())}: Response key {outside['key'][0]} outside 1..{top} "
+            f"({outside.height} such responses); --keys clip maps them to the nearest rating (SPEC §2), "
+            "--keys ignore drops them"
+        )
+    if outside.height:
+        action = "clipped to the nearest rating" if checks.keys == "clip" else "ignored"
+        warnings.append(
+            f"{where(path, outside['line'].to_list())}: {outside.height} Response key(s) outside 1..{top} "
+            f"(e.g. {outside['key'][0]}), {action} (--keys {checks.keys})"
+        )
+    if not_keys.height:
+        warnings.append(
+            f"{where(path, not_keys['line'].to_list())}: {not_keys.height} Response code(s) that are no key "
+            f"number ignored (e.g. {not_keys['code'][0]!r})"
+        )
+    unusable = key.is_null() | ((key < 1) | (key > top)) if checks.keys == "ignore" else key.is_null()
+    drop = is_response & unusable
+    kept = rows.filter(~drop).with_columns(
+        pl.when(is_response).then(key.cast(pl.Utf8)).otherwise(pl.col("code")).alias("code")
+    )
+    ignored = {
+        "count": not_keys.height,
+        "lines": not_keys["line"].head(20).to_list(),
+        "codes": sorted(set(not_keys["code"].to_list()))[:20],
+    }
+    return kept.drop("key"), ignored, outside.height
+
+
+def _video_summary(path: Path, table: EventTable, videos: pl.DataFrame, warnings: list[str]) -> list[dict]:
+    """One dict per video summary row, matched to the Video events in order; oddities become warnings."""
+    summary = table.video_summary
+    if summary is None:
+        return []
+    if summary.height != videos.height:
+        warnings.append(
+            f"{path}: line {table.video_summary_line}: video summary lists {summary.height} videos, "
+            f"the event table {videos.height} Video events (matched in order)"
+        )
+    rows = []
+    for row, video in zip(summary.iter_rows(named=True), videos.iter_rows(named=True)):
+        where_ = f"{path}: line {row['line']}: video summary, {video['code']} (Video event on line {video['line']})"
+        dropped, start = row["frames_dropped"], row["start_time"]
+        presented, duration = row["frames_presented"], row["duration"]
+        named = _STIMULUS_CODES.get(re.sub(r"^.*[\\/]", "", row.get("filename") or "").lower())
+        if named is not None and named != video["code"]:
+            warnings.append(f"{where_}: plays {row['filename']!r}, the Video event says {video['code']}")
+        if dropped:
+            warnings.append(f"{where_}: {dropped:g} frame(s) dropped")
+        frame = duration / presented if duration and presented else None
+        if start is not None and frame is not None and abs(start - video["time_ticks"]) > frame:
+            warnings.append(
+                f"{where_}: start time {start:g} is {start - video['time_ticks']:+g} ticks from the Video "
+                f"event's Time {video['time_ticks']} (more than one frame, {frame:.0f} ticks)"
+            )
+        rows.append(
+            {
+                "video": video["code"],
+                "file": row.get("filename"),
+                "frames_dropped": dropped,
+                "start_time": start,
+                "end_time": row["end_time"],
+                "duration": duration,
+                "line": row["line"],
+            }
+        )
+    return rows
+
+
+def presentation_version(metadata: dict | None) -> str | None:
+    """'20.3 ...' from the JSON block's `"app": "Presentation Version 20.3 ..."`, else None."""
+    app = (metadata or {}).get("app")
+    if not isinstance(app, str):
+        return None
+    return re.sub(r"^\s*Presentation\s+Version\s*", "", app).strip() or app
+
+
+def read_log(
+    path: str | os.PathLike,
+    cfg: ProtocolConfig = ProtocolConfig(),
+    *,
+    checks: IngestConfig = IngestConfig(),
+    subjects: dict[str, int] | None = None,
+) -> LogParse:
+    """One REST-ASMR participant's log; raises `LogFormatError` naming file and line on bad input.
+
+    `subjects`: log file name -> participant ID (`read_subjects_file`), overriding what the log says.
+    """
+    path = Path(path)
+    table = read_event_table(path)
+    if table.header_line is None:
+        raise LogFormatError(
+            f"{path}: no event table (no header line naming the columns 'Event Type', 'Code' and 'Time')"
+        )
+    warnings = list(table.notes)
+    subject = _subject(path, table, subjects, warnings)
+    videos = _videos(path, table, warnings)
+    check_video_events(videos, path, cfg)
+    trial = _whole_number("trial") if "trial" in table.events.columns else pl.lit(None, pl.Int64)
+    rows = table.events.select(
+        pl.lit(subject, pl.Int32).alias("subject"),
+        trial.alias("trial"),
+        "event_type",
+        pl.when(pl.col("event_type") == "Video").then(_video_code()).otherwise(pl.col("code")).alias("code"),
+        pl.col("time").alias("time_ticks"),
+        "line",
+    )
+    kept, ignored, out_of_range = _responses(path, rows, cfg, checks, warnings)
+    events = kept.select(list(EVENT_SCHEMA)).cast(EVENT_SCHEMA)
+    if not events.filter(pl.col("event_type") == "Response").height:
+        warnings.append(f"{path}: no Response events: every rating of this participant is 0")
+    report = {
+        "file": path.name,
+        "subject": subject,
+        "encoding": table.encoding,
+        "line_endings": table.line_endings,
+        "header_line": table.header_line,
+        "second_table_line": table.response_summary_line,
+        "video_summary_line": table.video_summary_line,
+        "metadata_line": table.metadata_line,
+        "presentation_version": presentation_version(table.metadata),
+        "scenario": table.preamble.get("scenario") or (table.metadata or {}).get("scenario"),
+        "columns": list(table.columns.values()),
+        "n_rows": table.events.height,
+        "last_event_ticks": int(table.events["time"].max()),
+        "events": dict(sorted(events.group_by("event_type").len().iter_rows())),
+        "ignored_responses": {"non-numeric code": ignored},
+        "responses_out_of_range": out_of_range,
+        "video_summary": _video_summary(path, table, videos, warnings),
+        "warnings": warnings,
+    }
+    return LogParse(events=events, report=report, videos=videos)

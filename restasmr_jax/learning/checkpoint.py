@@ -17,6 +17,14 @@ renames it when complete, so an interrupted save never replaces the last
 good one; only the newest `KEEP` steps are kept.  Saves are asynchronous:
 the arrays handed over are host copies, so later donated training steps
 cannot overwrite them while they are being written.
+
+Several JAX processes: every process opens the same folder and calls
+`save` / `restore` at the same points, as Orbax's multi-process protocol
+asks (its barriers keep them in step).  The state handed to `save` is the
+real replicas gathered on every host (`Placement.gather`), so Orbax writes
+it once, from process 0, which also alone writes `config.json` and the
+split file.  A checkpoint therefore never depends on how many processes or
+devices wrote it: a run resumes, and reloads, on any other layout.
 """
 
 from __future__ import annotations
@@ -183,7 +191,7 @@ def open_checkpoints(
                     else f"config {saved_cfg}"
                 )
                 raise CheckpointError(f"{folder}: cannot resume, the saved run used {other}")
-        else:
+        elif jax.process_index() == 0:
             write_config(folder, cfg, tensor.fingerprint, n_features, model)
             save_splits(folder, tensor, splits)
     except BaseException:

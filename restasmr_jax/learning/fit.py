@@ -35,14 +35,7 @@ from restasmr_jax.learning.batches import Batch, Plan, epoch_batches, eval_batch
 from restasmr_jax.learning.checkpoint import RunCheckpoints
 from restasmr_jax.learning.outputs import TestOutputs
 from restasmr_jax.learning.program import DeviceData, Program, TrainState, build_program
-from restasmr_jax.learning.replicas import (
-    Placement,
-    flatten_replicas,
-    placement,
-    put,
-    replica_keys,
-    unflatten_replicas,
-)
+from restasmr_jax.learning.replicas import Placement, flatten_replicas, placement, replica_keys, unflatten_replicas
 from restasmr_jax.learning.splits import FoldSplit
 
 
@@ -112,15 +105,15 @@ class Session:
             self.program.confusion(state.params, self.chunk(self.val_batches, c), self.data)
             for c in range(self.val_batches.rows.shape[1])
         )
-        sums, confusion = jax.device_get((sums, confusion))
+        sums, confusion = self.place.gather((sums, confusion))
         loss = np.sum([m["loss_sum"] for m in sums], axis=0) / np.maximum(
             np.sum([m["weight_sum"] for m in sums], axis=0), np.finfo(np.float32).tiny
         )
         return state, loss, np.asarray(confusion)
 
     def chunk(self, batches: Batch, chunk: int) -> Batch:
-        """Chunk `chunk` of numpy batches [replica, chunk, ...], placed like the replicas."""
-        return put(jax.tree.map(lambda x: x[:, chunk], batches), self.place.replica)
+        """Chunk `chunk` of numpy batches [replica, chunk, ...], placed like the replicas (padding: weight 0)."""
+        return self.place.replicas(jax.tree.map(lambda x: x[:, chunk], batches))
 
 
 def make_session(tensor, splits: list[FoldSplit], cfg: TrainConfig, model: models.Tagger | None = None) -> Session:
@@ -130,9 +123,8 @@ def make_session(tensor, splits: list[FoldSplit], cfg: TrainConfig, model: model
     shared, own = tensor.feature_columns(cfg.features)
     models.check_tagger(model, model.name, shared.shape[-1], own.shape[-1])
     place = placement(plan.n_replicas)
-    data = put(
-        DeviceData(shared=shared, own=own, y=np.asarray(tensor.y, np.int32), mask=np.asarray(tensor.mask, bool)),
-        place.replicated,
+    data = place.everywhere(
+        DeviceData(shared=shared, own=own, y=np.asarray(tensor.y, np.int32), mask=np.asarray(tensor.mask, bool))
     )
     return Session(
         cfg=cfg,
@@ -142,10 +134,16 @@ def make_session(tensor, splits: list[FoldSplit], cfg: TrainConfig, model: model
         place=place,
         data=data,
         program=build_program(model, cfg.learning_rate, shared.shape[-1], own.shape[-1]),
-        keys=put(replica_keys(plan.seed_values, plan.n_folds), place.replica),
+        keys=place.replicas(replica_keys(plan.seed_values, plan.n_folds)),
         train_stimuli=fold_stimuli(plan, plan.train_rows),
         val_batches=eval_batches(plan, plan.val_rows),
     )
+
+
+def host_state(place: Placement, state: TrainState, best, best_score: np.ndarray, best_epoch: np.ndarray) -> dict:
+    """What a checkpoint holds, as numpy on every process: the real replicas only (inert padding dropped)."""
+    arrays = place.gather({"params": state.params, "opt_state": state.opt_state, "best_params": best})
+    return {**arrays, "best_score": best_score, "best_epoch": best_epoch}
 
 
 def fit(
@@ -168,16 +166,9 @@ def fit(
     history = {"train_loss": [], "val_f1": [], "val_confusion": []}
     start = 0
     if checkpoints is not None and checkpoints.latest_epoch() is not None:
-        template = {
-            "params": state.params,
-            "opt_state": state.opt_state,
-            "best_params": best,
-            "best_score": best_score,
-            "best_epoch": best_epoch,
-        }
-        epoch, restored, history = checkpoints.restore(template)
-        state = put(TrainState(restored["params"], restored["opt_state"]), place.replica)
-        best = put(restored["best_params"], place.replica)
+        epoch, restored, history = checkpoints.restore(host_state(place, state, best, best_score, best_epoch))
+        state = place.replicas(TrainState(restored["params"], restored["opt_state"]))
+        best = place.replicas(restored["best_params"])
         best_score, best_epoch = restored["best_score"], restored["best_epoch"]
         start = epoch + 1
 
@@ -194,7 +185,7 @@ def fit(
             state, loss, confusion = session.run_epoch(state, epoch)
             value = score(confusion)
             improved = value > best_score
-            best = program.keep_best(best, state.params, put(improved, place.replica))
+            best = program.keep_best(best, state.params, place.replicas(improved))
             for replica in np.flatnonzero(improved):
                 if progress and best_epoch[replica] >= 0:
                     seed, fold = plan.seed_fold(replica)
@@ -215,22 +206,15 @@ def fit(
 
                 bar.set_postfix_str(f"loss {per_fold(loss)} | val {per_fold(value)}")
             if checkpoints is not None:
-                saved = {
-                    "params": state.params,
-                    "opt_state": state.opt_state,
-                    "best_params": best,
-                    "best_score": best_score,
-                    "best_epoch": best_epoch,
-                }
-                checkpoints.save(epoch, saved, history)
+                checkpoints.save(epoch, host_state(place, state, best, best_score, best_epoch), history)
     finally:
         bar.close()
         if checkpoints is not None:
             checkpoints.wait()
 
     return FitResult(
-        best_params=unflatten_replicas(jax.device_get(best), n_seeds),
-        last_params=unflatten_replicas(jax.device_get(state.params), n_seeds),
+        best_params=unflatten_replicas(place.gather(best), n_seeds),
+        last_params=unflatten_replicas(place.gather(state.params), n_seeds),
         best_epoch=best_epoch.reshape(n_seeds, -1),
         best_score=best_score.reshape(n_seeds, -1),
         history=_history_arrays(history, n_seeds),
@@ -252,9 +236,9 @@ def predict(session: Session, params) -> list[TestOutputs]:
             f"parameters hold {n_replicas} seed x fold replicas, but the session has "
             f"{cfg.n_seeds} seeds x {plan.n_folds} folds"
         )
-    flat = put(flat, session.place.replica)
+    flat = session.place.replicas(flat)
     batches = eval_batches(plan, plan.test_rows)
-    chunks = jax.device_get(
+    chunks = session.place.gather(
         [session.program.outputs(flat, session.chunk(batches, c), session.data) for c in range(batches.rows.shape[1])]
     )
     probs = np.concatenate([c["probs"] for c in chunks], axis=1)  # [replica, trial slot, time]

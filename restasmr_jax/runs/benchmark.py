@@ -12,7 +12,9 @@ trained with the same key, in this folder (`--resume`) or in another run
 
 Every model is checked against the contract (`learning.models.check_tagger`)
 before the data stage, so a plug-in with the wrong output shape fails in a
-second, not after the features are computed.
+second, not after the features are computed.  Run by several JAX processes,
+every process trains the Flax models; process 0 alone trains XGBoost and
+writes the leaderboard (`runs.distributed`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from restasmr_jax.evidence import figures
 from restasmr_jax.evidence.leaderboard import ModelResult
 from restasmr_jax.evidence.references import CONDITION_PRIOR, CROWD, ELAPSED_TIME
 from restasmr_jax.learning.models import ModelError, ModelSpec, check_tagger, parse_models
-from restasmr_jax.runs import layout
+from restasmr_jax.runs import distributed, layout
 from restasmr_jax.runs.options import RunOptions
 from restasmr_jax.runs.pipeline import Stages, run_recorded
 from restasmr_jax.runs.report import benchmark_report
@@ -69,10 +71,16 @@ def run_benchmark(options: RunOptions = RunOptions(), *, tensor: TrialTensor | N
 
     def model_stages(run: Stages):
         specs = resolve_models(run.options)
-        results = []
-        for spec in specs:
+        results = {}
+        # Flax models first, on every process; XGBoost and the statistics on process 0 alone, last
+        for spec in sorted(specs, key=lambda s: s.is_xgboost):
+            if spec.is_xgboost and not distributed.is_writer():
+                continue
             trained = run.train(spec, run.options.train, layout.model_dir(run.run_dir, spec.name), f":{spec.name}")
-            results.append(ModelResult(spec.name, trained.per_seed, model_info(spec, trained.record)))
+            results[spec.name] = ModelResult(spec.name, trained.per_seed, model_info(spec, trained.record))
+        if not distributed.is_writer():
+            return None, {}
+        results = [results[spec.name] for spec in specs]
         with run.timings.stage("statistics", run.options.progress):
             report = benchmark_report(results, run.options.stats, run.run_dir, run.data.source)
         with run.timings.stage("leaderboard figure", run.options.progress):

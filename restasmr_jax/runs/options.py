@@ -7,7 +7,11 @@ written into every run folder as `options.json`, so `--resume` and
 
 The flags are shared by `experiments.fusion`, `experiments.ablations` and
 `experiments.benchmark`; every paper constant has one, defaulting to the
-paper's value.
+paper's value.  The process flags (`add_process_flags`, part of
+`add_run_flags`) say how many JAX processes share the job; they are
+logistics of one launch, not part of what the run computes, so they never
+enter `options.json` or the options hash the processes compare
+(`runs.distributed`).
 """
 
 from __future__ import annotations
@@ -36,6 +40,17 @@ class OptionsError(ValueError):
 
 
 @dataclass(frozen=True)
+class ProcessOptions:
+    """The JAX processes of one launch as the flags give them; None = not given (environment, then 1 process)."""
+
+    coordinator: str | None = None  # HOST:PORT of process 0
+    num_processes: int | None = None
+    process_id: int | None = None
+    cpu_devices: int | None = None  # JAX CPU devices of this process (default: its share of the host's cores)
+    timeout_s: float = 300.0  # start-up: how long to wait for the coordinator and the other processes
+
+
+@dataclass(frozen=True)
 class RunOptions:
     data_dir: Path | None = None  # None: data/ if it holds a real archive, else the synthetic one
     out: Path = Path("runs")  # parent folder of new run folders
@@ -56,9 +71,11 @@ class RunOptions:
     # benchmark only: registry names or "<absolute path>.py:<ClassName>" (`learning.models.parse_models`)
     model_specs: tuple[str, ...] = DEFAULT_MODELS
     progress: bool = field(default=True, compare=False)
+    processes: ProcessOptions = field(default=ProcessOptions(), compare=False)  # never saved
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
+        del out["processes"]
         for key in ("data_dir", "out", "resume", "cache_dir", "fusion_run"):
             out[key] = None if out[key] is None else str(out[key])
         out["models"] = list(self.models)
@@ -107,6 +124,50 @@ def load_options(run_dir: Path) -> RunOptions:
 
 
 # ----------------------------------------------------------------------------- flags
+
+
+def add_process_flags(parser: argparse.ArgumentParser) -> None:
+    """--coordinator, --num-processes, --process-id, --cpu-devices, --start-timeout (read by `process_options`)."""
+    group = parser.add_argument_group(
+        "several JAX processes (runs.distributed)",
+        "Start the same command once per process, with the same flags except --process-id.\n"
+        "Without these flags the environment decides: RESTASMR_COORDINATOR, RESTASMR_NUM_PROCESSES,\n"
+        "RESTASMR_PROCESS_ID, else SLURM's SLURM_NTASKS, SLURM_PROCID and SLURM_STEP_NODELIST (port:\n"
+        "RESTASMR_COORDINATOR_PORT, else 20000 + SLURM_JOB_ID mod 20000); else one process.",
+    )
+    group.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        default=None,
+        help="address of process 0, which listens on PORT (e.g. 127.0.0.1:12345 on one machine)",
+    )
+    group.add_argument("--num-processes", type=int, default=None, metavar="N", help="how many processes share the job")
+    group.add_argument("--process-id", type=int, default=None, metavar="K", help="this process, 0..N-1; 0 writes")
+    group.add_argument(
+        "--cpu-devices",
+        type=int,
+        default=None,
+        metavar="D",
+        help="JAX CPU devices of this process (default: the host's cores divided among its processes; "
+        "ignored on a GPU backend)",
+    )
+    group.add_argument(
+        "--start-timeout",
+        type=float,
+        default=ProcessOptions().timeout_s,
+        metavar="SECONDS",
+        help="how long to wait for the coordinator and every process at start-up (default %(default)g)",
+    )
+
+
+def process_options(args: argparse.Namespace) -> ProcessOptions:
+    return ProcessOptions(
+        coordinator=args.coordinator,
+        num_processes=args.num_processes,
+        process_id=args.process_id,
+        cpu_devices=args.cpu_devices,
+        timeout_s=args.start_timeout,
+    )
 
 
 def add_run_flags(parser: argparse.ArgumentParser) -> None:
@@ -219,6 +280,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="participant of the tinglegram figure (default 27, the paper's Figure 6)",
     )
+    add_process_flags(parser)
 
 
 def add_xgb_flags(parser: argparse.ArgumentParser) -> None:
@@ -296,5 +358,6 @@ def options_from_args(args: argparse.Namespace, **extra) -> RunOptions:
         quick=args.quick,
         tinglegram_subject=args.tinglegram_subject,
         progress=not args.no_progress,
+        processes=process_options(args),
         **extra,
     )

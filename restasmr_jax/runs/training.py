@@ -19,6 +19,12 @@ fields), the training config and the training program's own sources.
   training again, so adding a model to a finished benchmark trains only
   that model; a moved, deleted or edited source folder is a miss (with a
   warning) and the model trains again.
+
+Several JAX processes (`runs.distributed`): process 0 alone decides what a
+model folder needs (reuse, continue, train), moves, links and writes, then
+hands the decision to the others; every process takes part in a Flax
+training (its shard of the replica axis), and XGBoost runs on process 0
+only.
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ from restasmr_jax.learning import batches, checkpoint, program, replicas, xgb
 from restasmr_jax.learning import fit as fitting
 from restasmr_jax.learning.models import ModelSpec, registry
 from restasmr_jax.learning.xgb import run_xgb
-from restasmr_jax.runs import layout
+from restasmr_jax.runs import distributed, layout
 from restasmr_jax.runs.timings import Timings
 from restasmr_jax.tensor.trial_tensor import TrialTensor
 
@@ -121,11 +127,11 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
-def _from_cache(cache: storage.ContentCache, stem: str, key: str, model_dir: Path, n_predictions: int) -> bool:
-    """Bring a finished training with this key from another run's folder into `model_dir`; False if none."""
+def _cached_source(cache: storage.ContentCache, stem: str, key: str, n_predictions: int) -> Path | None:
+    """The folder of another run that holds a finished training with this key, checked; None if there is none."""
     entry = cache.load(stem, key)
     if entry is None:
-        return False
+        return None
     source = Path(entry.meta.get("folder", ""))
     paths = layout.prediction_paths(source, n_predictions)
     expected = [str(d) for d in entry.arrays.get("predictions_sha256", [])]
@@ -139,13 +145,17 @@ def _from_cache(cache: storage.ContentCache, stem: str, key: str, model_dir: Pat
             storage.CacheWarning,
             stacklevel=3,
         )
-        return False
+        return None
+    return source
+
+
+def _link_folder(source: Path, model_dir: Path) -> None:
+    """Hard links (or copies) of `source`'s files at `model_dir`, which appears complete or not at all."""
     staging = model_dir.with_name(f".{model_dir.name}.linking")
-    if staging.exists():
-        shutil.move(str(staging), str(model_dir.with_name(f"{model_dir.name}.stale-{time.time_ns()}")))
+    if staging.exists():  # left by an interrupted link: kept, out of the way
+        staging.rename(model_dir.with_name(f"{model_dir.name}.stale-{time.time_ns()}"))
     shutil.copytree(source, staging, copy_function=_link_or_copy)
     staging.replace(model_dir)
-    return True
 
 
 def _move_aside(model_dir: Path, old_key: str | None) -> None:
@@ -163,6 +173,28 @@ def _move_aside(model_dir: Path, old_key: str | None) -> None:
     model_dir.rename(target)
 
 
+def _prepare(model_dir: Path, key: str, parts: dict, name: str, n_predictions: int, resume: bool, cache) -> str:
+    """Process 0: what `model_dir` needs ("reuse", "continue" or "train"), its folder made ready for it."""
+    if _finished(model_dir, key, n_predictions) is not None:
+        return "reuse"
+    if model_dir.exists() and any(model_dir.iterdir()):
+        old = read_record(model_dir)
+        if resume and old is not None and old.get("key") == key:
+            return "continue"
+        _move_aside(model_dir, None if old is None else old.get("key"))
+    if cache is not None and not model_dir.exists():
+        source = _cached_source(cache, f"{name}-{parts['features']}", key, n_predictions)
+        if source is not None:
+            _link_folder(source, model_dir)
+            print(f"[pipeline] {name}: reused the finished training {source}", file=sys.stderr, flush=True)
+            return "reuse"
+    model_dir.mkdir(parents=True, exist_ok=True)
+    storage.write_json(
+        model_dir / layout.TRAINING_FILE, {"name": name, "key": key, "parts": parts, "status": "training"}
+    )
+    return "train"
+
+
 def keyed_stage(
     model_dir: Path,
     *,
@@ -173,49 +205,34 @@ def keyed_stage(
     tensor: TrialTensor,
     resume: bool,
     cache_dir: Path | None,
-    train: Callable[[bool], dict],
+    train: Callable[[bool], tuple[list[Predictions], dict]],
+    every_process: bool = True,
 ) -> Trained:
-    """Reuse or run `train(continuing) -> record fields` for the training `key` in `model_dir` (module docstring).
+    """Reuse `model_dir`'s training `key`, or run `train(continuing) -> (per-seed predictions, record fields)`.
 
-    `continuing` is True only for an interrupted training of the same key found by a resumed run.
+    `continuing` is True only for an interrupted training of the same key found by a resumed run (module
+    docstring).  `every_process`: every process runs this stage (a Flax model); else process 0 alone.
     """
     model_dir = Path(model_dir)
     cache = storage.ContentCache(cache_dir, CACHE_KIND) if cache_dir is not None else None
-    stem = f"{name}-{parts['features']}"
-    record = _finished(model_dir, key, n_predictions)
-    continuing = False  # an interrupted training of this very key, to continue from its checkpoints
-    if record is None and model_dir.exists() and any(model_dir.iterdir()):
-        old = read_record(model_dir)
-        continuing = resume and old is not None and old.get("key") == key
-        if not continuing:
-            _move_aside(model_dir, None if old is None else old.get("key"))
-    if record is None and not model_dir.exists() and cache is not None:
-        if _from_cache(cache, stem, key, model_dir, n_predictions):
-            record = _finished(model_dir, key, n_predictions)
-            print(f"[pipeline] {name}: reused the finished training {record['folder']}", file=sys.stderr, flush=True)
+    decision = ""
+    if distributed.is_writer():
+        decision = _prepare(model_dir, key, parts, name, n_predictions, resume, cache)
+    if every_process:
+        decision = distributed.from_writer(decision)  # after process 0 has moved or linked the folder
     paths = layout.prediction_paths(model_dir, n_predictions)
-    if record is not None:
-        return Trained(read_predictions(paths, tensor), record)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    storage.write_json(
-        model_dir / layout.TRAINING_FILE, {"name": name, "key": key, "parts": parts, "status": "training"}
-    )
-    fields = train(continuing)
-    record = {
-        "name": name,
-        "key": key,
-        "parts": parts,
-        "status": "finished",
-        "folder": str(model_dir.resolve()),
-        **fields,
-    }
-    storage.write_json(model_dir / layout.TRAINING_FILE, record)
-    if cache is not None:
-        digests = storage.memoised_sha256(paths, cache.memo_path)
-        cache.store(
-            stem, key, {"predictions_sha256": np.array([digests[p] for p in paths])}, {"folder": record["folder"]}
-        )
-    return Trained(read_predictions(paths, tensor), record)
+    if decision == "reuse":
+        return Trained(read_predictions(paths, tensor), read_record(model_dir))
+    per_seed, fields = train(decision == "continue")
+    record = {"name": name, "key": key, "parts": parts, "status": "finished", "folder": str(model_dir.resolve())}
+    record.update(fields)
+    if distributed.is_writer():
+        storage.write_json(model_dir / layout.TRAINING_FILE, record)
+        if cache is not None:
+            digests = storage.memoised_sha256(paths, cache.memo_path)
+            found = np.array([digests[p] for p in paths])
+            cache.store(f"{name}-{parts['features']}", key, {"predictions_sha256": found}, {"folder": record["folder"]})
+    return Trained(per_seed, record)
 
 
 def train_flax(
@@ -229,13 +246,25 @@ def train_flax(
     progress: bool,
     timings: Timings,
     label: str = "",
+    meshes: dict | None = None,
 ) -> tuple[list[Predictions], dict]:
-    """Fit every seed x fold of `spec` (or continue from checkpoints), predict, save.
+    """Fit every seed x fold of `spec` (or continue from checkpoints), predict; process 0 saves.
 
-    Returns the per-seed predictions and the fields of the model's `training.json`.
+    Returns the per-seed predictions and the fields of the model's `training.json`; `meshes[label]` gets
+    the replica mesh.
     """
     tagger = spec.tagger(cfg)
     session = fitting.make_session(tensor, splits, cfg, model=tagger)
+    mesh = session.place.describe()
+    if meshes is not None:
+        meshes[label.lstrip(":") or cfg.features] = mesh
+    if mesh["inert_padding"] and progress:
+        print(
+            f"[pipeline] {mesh['replicas']} seed x fold replicas on {mesh['devices']} devices: padded with "
+            f"{mesh['inert_padding']} inert replicas (zero weight, outputs dropped)",
+            file=sys.stderr,
+            flush=True,
+        )
     started = time.perf_counter()
     with timings.stage(f"train{label}", progress):
         checkpoints = checkpoint.open_checkpoints(
@@ -250,6 +279,15 @@ def train_flax(
     epochs_run = cfg.epochs - (0 if latest is None else latest + 1)
     with timings.stage(f"predict{label}", progress):
         per_seed = [Predictions.for_trials(tensor, **out._asdict()) for out in fitting.predict(session, result.params)]
+    fields = {
+        "source": spec.source,
+        "train": dataclasses.asdict(cfg),
+        "n_params": registry.n_parameters(tagger, session.n_features),
+        "train_seconds": round(train_seconds, 3),  # this attempt, compilation included
+        "epochs_run": epochs_run,  # epochs this attempt trained (fewer after a resume)
+    }
+    if not distributed.is_writer():
+        return per_seed, fields
     storage.write_json(
         Path(model_dir) / layout.HISTORY_FILE,
         {
@@ -262,19 +300,16 @@ def train_flax(
     )
     for path, pred in zip(layout.prediction_paths(model_dir, cfg.n_seeds), per_seed):
         write_predictions(path, pred)
-    return per_seed, {
-        "source": spec.source,
-        "train": dataclasses.asdict(cfg),
-        "n_params": registry.n_parameters(tagger, session.n_features),
-        "train_seconds": round(train_seconds, 3),  # this attempt, compilation included
-        "epochs_run": epochs_run,  # epochs this attempt trained (fewer after a resume)
-    }
+    return per_seed, fields
 
 
 def train_xgboost(
     tensor: TrialTensor, splits, xgb_cfg: XGBConfig, features: str, model_dir: Path, *, progress: bool, timings
-) -> dict:
-    """SPEC §8 on the same folds; saves predictions, per-fold boosters (reloadable JSON) and fold sizes."""
+) -> tuple[list[Predictions], dict]:
+    """SPEC §8 on the same folds; saves predictions, per-fold boosters (reloadable JSON) and fold sizes.
+
+    Returns the predictions (one "seed") and the fields of the model's `training.json`.
+    """
     started = time.perf_counter()
     with timings.stage(layout.XGBOOST, progress):
         result = run_xgb(tensor, splits, xgb_cfg, features=features, progress=progress)
@@ -294,7 +329,7 @@ def train_xgboost(
         for r in result.folds
     ]
     storage.write_json(Path(model_dir) / layout.XGB_FOLDS_FILE, folds)
-    return {
+    return [pred], {
         "source": registry.XGBOOST,
         "xgb": dataclasses.asdict(xgb_cfg),
         "features": features,
@@ -316,17 +351,28 @@ def train_model(
     timings: Timings,
     cache_dir: Path | None,
     label: str = "",
+    meshes: dict | None = None,
 ) -> Trained:
-    """`spec` trained on `cfg.features` in `model_dir` (Flax models in the vmapped program, XGBoost on its own),
-    reused when a finished training with the same key exists here or in the cache."""
+    """`spec` trained on `cfg.features` in `model_dir`, reused when a finished training with the same key exists
+    here or in the cache.  Flax models train in the vmapped program on every process; XGBoost on its own, and
+    only process 0 may call this for it."""
     key, parts = training_key(tensor, splits, spec, cfg, xgb_cfg)
 
-    def train(resume_here: bool) -> dict:
+    def train(continuing: bool) -> tuple[list[Predictions], dict]:
         if spec.is_xgboost:
             return train_xgboost(tensor, splits, xgb_cfg, cfg.features, model_dir, progress=progress, timings=timings)
         return train_flax(
-            tensor, splits, cfg, spec, model_dir, resume=resume_here, progress=progress, timings=timings, label=label
-        )[1]
+            tensor,
+            splits,
+            cfg,
+            spec,
+            model_dir,
+            resume=continuing,
+            progress=progress,
+            timings=timings,
+            label=label,
+            meshes=meshes,
+        )
 
     return keyed_stage(
         model_dir,
@@ -338,4 +384,5 @@ def train_model(
         resume=resume,
         cache_dir=cache_dir,
         train=train,
+        every_process=not spec.is_xgboost,
     )

@@ -23,10 +23,11 @@ from restasmr_jax.io.archive import SYNTH_MARKER, Archive, open_archive
 from restasmr_jax.synth.generate import generate_archive
 
 # What decides the generator's bytes besides the SynthConfig: its own source, the constants
-# in config.py, and the libraries whose output it writes (numpy's streams, PyAV's encoders).
+# in config.py, and the libraries whose output it writes (numpy's streams, scipy's filters, Polars'
+# text and Parquet writers, PyAV's encoders).
 _PACKAGE = Path(__file__).resolve().parent.parent
 GENERATOR_SOURCES = (_PACKAGE / "config.py", *sorted((_PACKAGE / "synth").glob("*.py")))
-_GENERATOR_LIBRARIES = ("numpy", "av")
+_GENERATOR_LIBRARIES = ("numpy", "scipy", "polars", "av")
 
 
 def generator_fingerprint(synth: SynthConfig) -> str:

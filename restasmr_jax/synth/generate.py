@@ -6,17 +6,21 @@ participants of `config.SUBJECT_IDS`,
     out_dir/log/<ID>-<sequence>-<YYYYMMDD>-<hash8>.log   Presentation event log
     out_dir/ppg/<ID>_csv.txt                             Biopac text export
     out_dir/stim/ASMR1.avi..ASMR4.avi, nature1.avi..nature4.avi
+    out_dir/truth.parquet                                the latent truth (`synth.truth`), beside the raw folders
 
 byte-for-byte determined by `cfg` (no wall clock anywhere).  The
 `<Condition>` part of a log name is the sequence number: 1 = ASMR block
-first (odd IDs), 2 = Nature block first (even IDs).  Ground truth is not
-written; `simulate_subject` recomputes it.
+first (odd IDs), 2 = Nature block first (even IDs).  The raw folders hold
+only what the real archive holds; everything else a participant's files
+came from (episodes, beats, artifacts) `simulate_subject` recomputes.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import polars as pl
 from tqdm.auto import tqdm
 
 from restasmr_jax import storage
@@ -26,6 +30,7 @@ from restasmr_jax.synth.media import write_stimulus
 from restasmr_jax.synth.presentation_log import log_bytes
 from restasmr_jax.synth.protocol import RECORDING_TAIL_S, SCENARIO_START_S
 from restasmr_jax.synth.subject import simulate_subject
+from restasmr_jax.synth.truth import TRUTH_FILE, population_truth, subject_truth, write_truth
 
 
 def subjects_of(cfg: SynthConfig) -> tuple[int, ...]:
@@ -48,7 +53,14 @@ def _max_samples(cfg: SynthConfig, protocol: ProtocolConfig = ProtocolConfig()) 
     return int(seconds * cfg.ppg_rate_hz)
 
 
-def write_subject(out_dir: Path, cfg: SynthConfig, subject: int, protocol: ProtocolConfig = ProtocolConfig()) -> None:
+def write_subject(
+    out_dir: Path,
+    cfg: SynthConfig,
+    subject: int,
+    population: dict[str, np.ndarray],
+    protocol: ProtocolConfig = ProtocolConfig(),
+) -> pl.DataFrame:
+    """Write one participant's log and PPG export; return their rows of the latent truth."""
     sim = simulate_subject(cfg, subject, protocol)
     requested = round(protocol.trial_seconds * protocol.log_ticks_per_second)  # ReqDur: the scheduled 60 s
     storage.atomic_write_bytes(out_dir / "log" / sim.log_name, log_bytes(sim, requested))
@@ -63,6 +75,7 @@ def write_subject(out_dir: Path, cfg: SynthConfig, subject: int, protocol: Proto
         count_row=sim.sample_count_row,
         minutes=minute_column(_max_samples(cfg, protocol), sim.interval_ms),
     )
+    return subject_truth(sim, population, protocol)
 
 
 def generate_archive(out_dir: Path, cfg: SynthConfig, *, progress: bool = True) -> None:
@@ -71,7 +84,11 @@ def generate_archive(out_dir: Path, cfg: SynthConfig, *, progress: bool = True) 
     subjects = subjects_of(cfg)
     for sub in ("log", "ppg", "stim"):
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
-    for subject in tqdm(subjects, desc="synthetic participants", unit="participant", disable=not progress):
-        write_subject(out_dir, cfg, subject)
+    population = population_truth(cfg)
+    truth = [
+        write_subject(out_dir, cfg, subject, population)
+        for subject in tqdm(subjects, desc="synthetic participants", unit="participant", disable=not progress)
+    ]
+    write_truth(out_dir / TRUTH_FILE, truth)
     for video, name in tqdm(STIMULUS_FILES.items(), desc="synthetic stimuli", unit="clip", disable=not progress):
         write_stimulus(out_dir / "stim" / name, cfg, video)

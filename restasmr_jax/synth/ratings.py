@@ -1,25 +1,28 @@
-"""How a synthetic participant rates: stimulus-locked tingles, nature pleasantness, keypresses (SPEC §2, §12).
+"""How a synthetic participant rates: sampled tingle states, nature pleasantness, keypresses (SPEC §2, §12).
 
-ASMR: each clip's trigger drive (`scripts.trigger_drive`) is seen through
-the participant's susceptibility, latency and threshold; a tingle starts
-when the drive crosses the threshold and ends (with a tail) when it falls
-below `threshold * release`; intensity rises with the drive, capped at the
-participant's largest key.  Because everyone shares the drive, ratings
-agree across participants.  One participant in the full cohort never
+ASMR: the tingle state and intensity of every trial come from the latent
+model of `synth.tingles` (shared trigger drive, personal threshold,
+latency and susceptibility, sampled with correlated noise); this module
+turns them into keypresses.  One participant in the full cohort never
 tingles and one never rates nature as pleasant (paper: 33/34 responders).
 
-Nature: an early press (often inside the 5-s warm-up) of a pleasantness
-level, then a few slow changes, as the paper's 52-s mean duration implies.
+Nature: an early press (usually inside the 5-s warm-up) of a pleasantness
+level, then a few slow changes; now and then the rating starts late or
+stops early, and a responder leaves an occasional clip unrated, as the
+paper's 52.1 ± 8.6-s mean duration and the authors' test truths imply.
 
 Keypress realism: key k means intensity k-1; a tingle ends with key 1;
 habitual "1" presses and corrected slips inside the warm-up window (so the
 last warm-up press rule matters), repeated presses of the current key,
 long pauses, a "1" pressed after the video already ended, and key tests
-during the baseline rest.
+during the baseline rest.  Levels held for less than `MIN_RUN_S` are
+merged into the previous one (nobody presses that fast), and presses carry
+human timing noise: the reported state follows the sampled one to within
+a few hundred milliseconds.
 
-Ground truth ("episodes") is not the latent drive but the reported state:
-the zero-order hold of the final keypresses inside each trial window,
-starting from 0 at the trial onset (a rating never carries over, SPEC §2).
+Ground truth ("episodes") is the reported state: the zero-order hold of
+the final keypresses inside each trial window, starting from 0 at the
+trial onset (a rating never carries over, SPEC §2).
 """
 
 from __future__ import annotations
@@ -29,34 +32,32 @@ from dataclasses import dataclass
 import numpy as np
 
 from restasmr_jax.config import SUBJECT_IDS, VIDEO_CODES, ProtocolConfig, SynthConfig, condition_of
-from restasmr_jax.synth.scripts import Script, trigger_drive
+from restasmr_jax.synth import tingles
+from restasmr_jax.synth.scripts import Script
 from restasmr_jax.synth.seeds import stream
 
 MIN_RUN_S = 1.5  # a reported level is held at least this long
 MIN_PRESS_GAP_S = 0.15  # fastest successive presses
-CLIP_MISS_SCALE = (1.0, 0.2, 1.0, 1.3)  # [asmr clip] ASMR2 rarely fails (paper: 94% responders)
 LAST_PRESS_MARGIN_S = 0.1  # no press in the last 100 ms of a window (it would straddle the next trial)
+NATURE_RATED = 0.88  # chance a pleasantness responder rates a given nature clip at all
+NATURE_LATE_START = (0.07, 6.0, 52.0)  # chance the first rating comes late, and its time range (s)
+NATURE_EARLY_STOP = (0.05, 8.0)  # chance the rating drops to 0 before the end, earliest time (s)
 
 
 @dataclass(frozen=True, eq=False)
 class Rater:
-    """A participant's rating habits, drawn once per (seed, subject)."""
+    """A participant's rating habits and tingle traits, drawn once per (seed, subject)."""
 
-    tingler: bool
+    tingle: tingles.TingleTraits
     nature_responder: bool
-    threshold: float  # drive level (0..1) at which a tingle starts
-    release: float  # a tingle stops when the drive falls below threshold * release
-    latency_s: float  # trigger-to-tingle delay
-    max_level: int  # highest tingle intensity this participant uses (1..3)
-    clip_gain: np.ndarray  # [asmr clip] susceptibility to vid1..vid4
-    miss_prob: float  # chance an ASMR clip leaves the participant cold
-    keep_prob: float  # chance a triggered tingle is felt and reported at all
-    episode_sd_s: float  # how far a reported tingle's onset/offset stray from the trigger-locked timing
-    spontaneous_per_s: float  # rate of tingles not locked to any trigger
     pleasantness: float  # typical nature rating (1..3)
     warmup_habit: float  # chance of a "1" press inside the warm-up of a calm trial
     repeat_prob: float  # chance a press is repeated
     reaction_sd_s: float  # timing noise of presses
+
+    @property
+    def tingler(self) -> bool:
+        return self.tingle.tingler
 
 
 @dataclass(frozen=True)
@@ -77,24 +78,15 @@ def special_subjects(cfg: SynthConfig) -> tuple[int, int]:
 
 
 def draw_rater(cfg: SynthConfig, subject: int) -> Rater:
-    rng = stream(cfg.seed, "rater", subject)
     non_tingler, nature_non_responder = special_subjects(cfg)
+    rng = stream(cfg.seed, "rater", subject)
     return Rater(
-        tingler=subject != non_tingler,
+        tingle=tingles.draw_traits(stream(cfg.seed, "tingle-traits", subject), tingler=subject != non_tingler),
         nature_responder=subject != nature_non_responder,
-        threshold=float(rng.uniform(0.3, 0.65)),
-        release=float(rng.uniform(0.35, 0.75)),
-        latency_s=float(rng.uniform(0.5, 4.0)),
-        max_level=int(rng.choice([1, 2, 3, 3], p=[0.1, 0.3, 0.3, 0.3])),
-        clip_gain=rng.lognormal(0.0, 0.35, 4) * np.array([1.0, 1.4, 1.15, 0.85]),  # ASMR2 the most potent
-        miss_prob=float(rng.uniform(0.0, 0.25)),
-        keep_prob=float(rng.uniform(0.6, 1.0)),
-        episode_sd_s=float(rng.uniform(0.5, 2.5)),
-        spontaneous_per_s=float(rng.uniform(0.0, 0.03)),
         pleasantness=float(rng.uniform(1.3, 2.9)),
         warmup_habit=float(rng.uniform(0.1, 0.6)),
         repeat_prob=float(rng.uniform(0.05, 0.3)),
-        reaction_sd_s=float(rng.uniform(0.1, 0.35)),
+        reaction_sd_s=float(rng.uniform(0.1, 0.3)),
     )
 
 
@@ -110,56 +102,39 @@ def _hold_short_runs(levels: np.ndarray, min_run: int) -> np.ndarray:
     return np.repeat(values, ends - starts)
 
 
-def tingle_levels(script: Script, rater: Rater, n_frames: int, rate_hz: int, rng: np.random.Generator) -> np.ndarray:
-    """Reported tingle intensity `[frame]` (0..3) on a `rate_hz` grid of clip time."""
-    clip = VIDEO_CODES.index(script.video)
-    if not rater.tingler or rng.uniform() < rater.miss_prob * CLIP_MISS_SCALE[clip]:
-        return np.zeros(n_frames, np.int64)
-    t = np.arange(n_frames) / rate_hz - rater.latency_s
-    drive = 1.0 - np.exp(-rater.clip_gain[clip] * trigger_drive(script, t))  # [frame] in 0..1
-    above, below = drive > rater.threshold, drive < rater.threshold * rater.release
-    last = np.maximum.accumulate(np.where(above | below, np.arange(n_frames), -1))  # hysteresis as a ZOH
-    tingling = (last >= 0) & above[np.maximum(last, 0)]
-    headroom = 1.0 - rater.threshold
-    level = 1 + (drive > rater.threshold + 0.35 * headroom) + (drive > rater.threshold + 0.65 * headroom)
-    level = np.where(tingling, np.minimum(level, rater.max_level), 0).astype(np.int64)
-    return _hold_short_runs(_individualise(level, rater, rate_hz, rng), round(MIN_RUN_S * rate_hz))
-
-
-def _individualise(level: np.ndarray, rater: Rater, rate_hz: int, rng: np.random.Generator) -> np.ndarray:
-    """Drop some trigger-locked tingles, shift the others' edges, add a few unlocked ones (`[frame]`)."""
-    n = level.shape[0]
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], (level > 0).astype(np.int64), [0]])))
-    out = np.zeros_like(level)
-    for start, stop in zip(edges[::2], edges[1::2]):  # a handful of episodes per clip
-        if rng.uniform() >= rater.keep_prob:
-            continue
-        shift = round(rng.normal(0.0, rater.episode_sd_s) * rate_hz)
-        linger = round(abs(rng.normal(0.0, rater.episode_sd_s)) * rate_hz)
-        lo, hi = max(0, start + shift), min(n, stop + shift + linger)
-        if hi > lo:
-            out[lo:hi] = np.maximum(level[np.clip(np.arange(lo, hi) - shift, start, stop - 1)], 1)
-    for _ in range(rng.poisson(rater.spontaneous_per_s * n / rate_hz)):
-        lo = int(rng.integers(0, n))
-        hi = lo + round(rng.uniform(3.0, 8.0) * rate_hz)
-        out[lo:hi] = np.maximum(out[lo:hi], 1)
-    return out
-
-
-def pleasantness_changes(rater: Rater, video: str, window_s: float, rng: np.random.Generator):
-    """Nature rating as (times_s, levels) of its changes: an early rating, then a few slow drifts."""
+def nature_rated(rater: Rater, rng: np.random.Generator) -> np.ndarray:
+    """[nature clip] bool: which nature clips a responder rates at all (at least one); none for a non-responder."""
     if not rater.nature_responder:
+        return np.zeros(4, bool)
+    for _ in range(tingles.MAX_ENGAGE_DRAWS):
+        rated = rng.uniform(size=4) < NATURE_RATED
+        if rated.any():
+            return rated
+    raise RuntimeError("no rated nature clip drawn")
+
+
+def pleasantness_changes(rater: Rater, video: str, rated: bool, window_s: float, rng: np.random.Generator):
+    """Nature rating as (times_s, levels) of its changes: an early rating, a few slow drifts, maybe an early stop."""
+    if not rated:
         return np.zeros(0), np.zeros(0, np.int64)
     clip_effect = (0.3, 0.4, -0.3, -0.2)[VIDEO_CODES.index(video) - 4]
     level = int(np.clip(np.rint(rater.pleasantness + clip_effect + rng.normal(0, 0.35)), 1, 3))
-    times = [rng.uniform(0.4, 9.0)]
-    levels = [level]
-    n_changes = rng.poisson(0.8)
-    for t in np.sort(rng.uniform(times[0] + 3.0, window_s - 3.0, n_changes)):
-        step = 0 if rng.uniform() < 0.06 else int(np.clip(levels[-1] + rng.choice([-1, 1]), 1, 3))
+    late, late_from, late_to = NATURE_LATE_START
+    first = rng.uniform(late_from, late_to) if rng.uniform() < late else rng.uniform(0.4, late_from)
+    times, levels = [first], [level]
+    changes = np.zeros(0)
+    if first + 3.0 < window_s - 3.0:  # room for a slow drift after the first rating
+        changes = np.sort(rng.uniform(first + 3.0, window_s - 3.0, rng.poisson(0.8)))
+    for t in changes:
+        step = int(np.clip(levels[-1] + rng.choice([-1, 1]), 1, 3))
         if step != levels[-1]:
             times.append(t)
             levels.append(step)
+    stop_prob, stop_from = NATURE_EARLY_STOP
+    earliest = max(stop_from, times[-1] + 3.0)
+    if rng.uniform() < stop_prob and earliest < window_s - 3.0:
+        times.append(rng.uniform(earliest, window_s - 3.0))
+        levels.append(0)
     return np.array(times), np.array(levels, np.int64)
 
 
@@ -205,19 +180,26 @@ def trial_presses(
 
 def session_presses(
     cfg: SynthConfig, session, scripts: dict[str, Script], rater: Rater, protocol: ProtocolConfig = ProtocolConfig()
-) -> tuple[np.ndarray, np.ndarray]:
-    """All Response events of the session: `(ticks [press], keys [press])`, sorted, distinct ticks."""
+) -> tuple[np.ndarray, np.ndarray, dict[int, tingles.TingleTrial]]:
+    """All Response events of the session, `(ticks [press], keys [press])` sorted with distinct ticks, and the
+    latent tingle truth of each ASMR trial by trial index."""
     rng = stream(cfg.seed, "presses", session.subject)
-    tps = protocol.log_ticks_per_second
-    per_trial = []
+    engaged = tingles.draw_engagement(rater.tingle, stream(cfg.seed, "engagement", session.subject))
+    rated = nature_rated(rater, stream(cfg.seed, "nature-rated", session.subject))
+    tps, rate_hz = protocol.log_ticks_per_second, protocol.label_rate_hz
+    per_trial, truths = [], {}
     for trial, video in enumerate(session.video_order):
         window_s = session.window_ticks[trial] / tps
+        clip = VIDEO_CODES.index(video)
         if condition_of(video) == "ASMR":
-            n_frames = int(session.window_ticks[trial] * protocol.label_rate_hz // tps)
-            levels = tingle_levels(scripts[video], rater, n_frames, protocol.label_rate_hz, rng)
-            change_s, change_level = level_changes(levels, protocol.label_rate_hz, rater, rng)
+            n_frames = int(session.window_ticks[trial] * rate_hz // tps)
+            noise = stream(cfg.seed, "tingle-noise", session.subject, video)
+            truth = tingles.tingle_trial(rater.tingle, clip, scripts[video], engaged[clip], n_frames, rate_hz, noise)
+            truths[trial] = truth
+            levels = _hold_short_runs(truth.level, round(MIN_RUN_S * rate_hz))
+            change_s, change_level = level_changes(levels, rate_hz, rater, rng)
         else:
-            change_s, change_level = pleasantness_changes(rater, video, window_s, rng)
+            change_s, change_level = pleasantness_changes(rater, video, rated[clip - 4], window_s, rng)
         times, keys = trial_presses(change_s, change_level, window_s, protocol.warmup_seconds, rater, rng)
         per_trial.append((int(session.onset_ticks[trial]) + np.rint(times * tps).astype(np.int64), keys))
 
@@ -240,7 +222,7 @@ def session_presses(
     order = np.argsort(ticks, kind="stable")
     ticks, keys = ticks[order], keys[order]
     distinct = np.concatenate([[True], np.diff(ticks) > 0])
-    return ticks[distinct], keys[distinct]
+    return ticks[distinct], keys[distinct], truths
 
 
 def reported_episodes(

@@ -72,7 +72,7 @@ def _event_times(video: str, rng: np.random.Generator, seconds: float) -> tuple[
         times = _clusters(rng, starts([7, 17, 27, 37, 48], 0.7), rng.uniform(4, 6, 5) * scale, 3.5)
         return times, (rng.uniform(size=times.shape) < 0.45).astype(np.int64)
     if video == "vid3":  # accumulative build-up of brushing
-        times = _poisson_times(rng, lambda t: 0.2 + 2.0 * (t / seconds) ** 1.5, 3.0 * scale, 59.0 * scale, 2.2)
+        times = _poisson_times(rng, lambda t: 0.4 + 1.6 * (t / seconds) ** 1.5, 3.0 * scale, 59.0 * scale, 2.0)
         return times, np.where(rng.uniform(size=times.shape) < 0.85, BRUSH, TAP)
     if video == "vid4":  # sparse slow brushing
         times = _clusters(rng, starts([8, 26, 43], 1.0), rng.uniform(8, 12, 3) * scale, 1.2)

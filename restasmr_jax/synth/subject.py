@@ -26,6 +26,7 @@ from restasmr_jax.synth.protocol import Session, plan_session
 from restasmr_jax.synth.ratings import Episode, draw_rater, reported_episodes, session_presses
 from restasmr_jax.synth.scripts import stimulus_script
 from restasmr_jax.synth.seeds import stream
+from restasmr_jax.synth.tingles import TingleTraits, TingleTrial
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,6 +41,8 @@ class SubjectSim:
       window_ticks, end_ticks, pulse_ticks are shortcuts into it.
     - press_ticks, press_keys `[press]`: every Response event of the log, sorted (keys 1..4).
     - episodes: reported intensity > 0 inside each trial's analysed window (ZOH of the presses).
+    - tingle_traits: the latent tingle traits (`synth.tingles.TingleTraits`); tingle_truth: trial index ->
+      `TingleTrial` (drive, p_tingle, sampled state, level on the 10-Hz grid of clip time) of each ASMR trial.
     - tingler / nature_responder: whether the participant ever tingles / finds nature pleasant.
     - interval_ms: PPG sampling interval; ch1, ch2 `[sample]`: the PPG columns exactly as printed.
     - beat_times_s `[beat]`: systolic peak times; artifacts: (start_sample, end_sample, kind) runs in CH1.
@@ -55,6 +58,8 @@ class SubjectSim:
     press_ticks: np.ndarray
     press_keys: np.ndarray
     episodes: tuple[Episode, ...]
+    tingle_traits: TingleTraits
+    tingle_truth: dict[int, TingleTrial]
     tingler: bool
     nature_responder: bool
     interval_ms: float
@@ -137,7 +142,7 @@ def simulate_subject(cfg: SynthConfig, subject: int, protocol: ProtocolConfig = 
     session = plan_session(cfg, subject, protocol)
     scripts = {video: stimulus_script(cfg, video) for video in session.video_order}
     rater = draw_rater(cfg, subject)
-    press_ticks, press_keys = session_presses(cfg, session, scripts, rater, protocol)
+    press_ticks, press_keys, tingle_truth = session_presses(cfg, session, scripts, rater, protocol)
     episodes = reported_episodes(session, press_ticks, press_keys, protocol.max_rating)
     channels: Channels = simulate_channels(cfg, session, episodes, protocol)
     written = session_start(cfg, subject) + dt.timedelta(seconds=session.end_ticks / protocol.log_ticks_per_second + 3)
@@ -150,6 +155,8 @@ def simulate_subject(cfg: SynthConfig, subject: int, protocol: ProtocolConfig = 
         press_ticks=press_ticks,
         press_keys=press_keys,
         episodes=episodes,
+        tingle_traits=rater.tingle,
+        tingle_truth=tingle_truth,
         tingler=rater.tingler,
         nature_responder=rater.nature_responder,
         interval_ms=1000.0 / cfg.ppg_rate_hz,

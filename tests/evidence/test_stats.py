@@ -9,8 +9,7 @@ from restasmr_jax.evidence import metrics, stats
 from tests.evidence.test_metrics import assert_metrics_equal, masked_rows, sklearn_metrics
 
 
-@pytest.fixture(scope="module")
-def small_set():
+def make_small_set():
     """6 participants x (ASMR, Nature) trials of 9 frames; unequal valid lengths; tied scores."""
     rng = np.random.default_rng(11)
     n_subjects, n_time = 6, 9
@@ -25,6 +24,11 @@ def small_set():
     return dict(
         truths=truths, preds=preds, mask=mask, probs=probs, is_nature=is_nature, subject=subject, problem=problem
     )
+
+
+@pytest.fixture(scope="module")
+def small_set():
+    return make_small_set()
 
 
 def test_bootstrap_and_permutation_equal_reference_loop(small_set):
@@ -130,3 +134,50 @@ def test_paired_bootstrap_hand_computed():
     # t = mean / (sd / sqrt(2)) = 0.1 / (0.1414 / 1.414) = 1; one-sided p with 1 df (Cauchy) = 0.25.
     assert result["t_statistic"] == pytest.approx(1.0)
     assert result["t_p_value"] == pytest.approx(0.25)
+
+
+DEVICES_SCRIPT = """
+import json, sys
+sys.path.insert(0, {root!r})
+import jax
+jax.config.update("jax_num_cpu_devices", 2)
+import numpy as np
+from restasmr_jax.evidence import stats
+from tests.evidence.test_stats import make_small_set
+assert len(jax.local_devices()) == 2
+s = make_small_set()
+boot, null = stats.resample_distributions(s["problem"], s["subject"], jax.random.key(3), 10_000, 10_000)
+means = stats.bootstrap_means(np.linspace(-1, 1, 7), seed=42, n_resamples=10_000)
+out = {{k: np.asarray(v).tolist() for k, v in boot.items()}}
+out.update({{"null_" + k: np.asarray(v).tolist() for k, v in null.items()}})
+out["means"] = means.tolist()
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_resamples_sharded_over_two_cpu_devices_equal_the_one_device_result(small_set):
+    """10,000 bootstraps and permutations (and 10,000 bootstrap means) on 2 CPU devices: every
+    resample bit-identical to this process's single device."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    assert len(jax.local_devices()) == 1
+    root = str(Path(__file__).parents[2])
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    script = DEVICES_SCRIPT.format(root=root)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    sharded = json.loads(out.stdout.strip().splitlines()[-1])
+    s = small_set
+    boot, null = stats.resample_distributions(s["problem"], s["subject"], jax.random.key(3), 10_000, 10_000)
+    for name in metrics.METRICS:
+        # JSON turns NaN into NaN and float32 into exact doubles: equal arrays, NaNs in the same places
+        np.testing.assert_array_equal(np.asarray(sharded[name], np.float64), np.asarray(boot[name], np.float64))
+        np.testing.assert_array_equal(np.asarray(sharded["null_" + name]), np.asarray(null[name], np.float64))
+    means = stats.bootstrap_means(np.linspace(-1, 1, 7), seed=42, n_resamples=10_000)
+    np.testing.assert_array_equal(np.asarray(sharded["means"], np.float32), means)
+    assert np.unique(boot["macro_f1"]).size > 100  # the resamples differ from one another

@@ -192,8 +192,10 @@ def test_cache_hit_does_not_parse_and_a_change_invalidates(tmp_path, values, mon
     cache = tmp_path / "cache"
     first = read_biopac(path, cache_dir=cache)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    reader = Path(biopac.__file__)
-    code = hashlib.sha256(reader.name.encode() + b"\0" + reader.read_bytes() + b"\0").hexdigest()
+    code = hashlib.sha256()
+    for reader in (Path(biopac.__file__), Path(biopac.__file__).with_name("biopac_header.py")):
+        code.update(reader.name.encode() + b"\0" + reader.read_bytes() + b"\0")
+    code = code.hexdigest()
     key = json.dumps({"reader": code, "source_sha256": digest}, sort_keys=True)  # the entry names both
     assert (cache / "biopac" / f"001_csv-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz").exists()
 

@@ -158,10 +158,11 @@ def test_binary_garbage(tmp_path):
     assert_error(path, "binary")
 
 
-def test_no_subject_header(tmp_path):
+def test_header_without_a_required_column(tmp_path):
+    # a header needs Event Type, Code and Time only (a missing Subject column is fine, see test_presentation_format)
     path = write_log(tmp_path)
-    path.write_text(path.read_text().replace("Subject\tTrial", "Subj\tTrial"))
-    assert_error(path, "no event table", "'Subject'")
+    path.write_text(path.read_text().replace("Event Type\tCode\tTime\tTTime", "Event Type\tKode\tTime\tTTime", 1))
+    assert_error(path, "no event table", "'Code'")
 
 
 def test_truncated_row(tmp_path):
@@ -217,3 +218,152 @@ def test_latin1_fallback_for_undecodable_bytes(tmp_path):
     path.write_bytes(text.encode("latin-1"))  # 0xE9 0x20 is invalid UTF-8, 0xFF is not cp932
     parsed = read_log(path)
     assert parsed.report["encoding"] == "latin-1" and parsed.report["events"]["Video"] == 8
+
+
+# ---- the protocol layer on logs other installations write ----------------------------------------
+
+from restasmr_jax.config import IngestConfig  # noqa: E402
+from restasmr_jax.io.presentation import SubjectsFileError, read_subjects_file  # noqa: E402
+
+FILES = {"vid1": "ASMR1.avi", "vid3": "ASMR3.avi", "vid5": "nature1.avi", "vid7": "nature3.avi"}
+
+
+def video_summary(rows):
+    """A video summary section: (file, frames presented, frames dropped, start time, duration) per video."""
+    head = "\tframes presented\tframes dropped\tstart time\tend time\tduration"
+    lines = ["video summary", "filename\tstart frame\tend frame" + head]
+    for file, presented, dropped, start, duration in rows:
+        lines.append(
+            f"C:\\stim\\{file}\t1\t{presented}\t{presented}\t{dropped}\t{start}\t{start + duration}\t{duration}"
+        )
+    return "\n" + "\n".join(lines) + "\n"
+
+
+def test_field_log_reads_like_the_archives(tmp_path):
+    # another lab's export: Trial-first header with a user column, no Subject, the videos named by file,
+    # responses written 2.0, a video summary and Presentation 20's JSON block with the subject
+    responses = [(700_000, 2), (1_400_000, 4), (5_100_000, 3)]
+    reference = read_log(write_log(tmp_path, protocol_rows(responses), name="003-1-x.log"))
+    stimuli = {v: f for v, f in zip(CODES, ("ASMR3.avi", "ASMR1.avi", "ASMR4.avi", "ASMR2.avi"))}
+    stimuli |= {"vid7": "nature3.avi", "vid5": "nature1.avi", "vid8": "nature4.avi", "vid6": "nature2.avi"}
+    rows = []
+    for line in protocol_rows(responses):
+        subject, trial, kind, code, time, *rest = line.split("\t")
+        code = (
+            f"C:\\Users\\lab\\stim\\{stimuli[code]}" if kind == "Video" else f"{code}.0" if kind == "Response" else code
+        )
+        rows.append("\t".join([trial, kind, code, "block-a", time, *rest]))
+    header = "Trial\tEvent Type\tCode\tcondition\tTime\tTTime\tUncertainty\tDuration\tUncertainty\tReqTime\tReqDur"
+    summary = video_summary([(stimuli[c], 1800, 0, t, 600_000) for c, t in zip(CODES, ONSETS)])
+    meta = '{"app": "Presentation Version 20.3 Build 02.25.22", "scenario": "rest_asmr", "subject": "3"}\n'
+    text = (
+        "Scenario - rest_asmr\nLogfile written - 1\n\n"
+        + header
+        + "\n\n"
+        + "\n".join(rows)
+        + "\n"
+        + summary
+        + "\n"
+        + meta
+    )
+    path = tmp_path / "session.log"
+    path.write_text(text)
+    parsed = read_log(path)
+    assert parsed.events.drop("line", "trial").equals(reference.events.drop("line", "trial"))
+    assert parsed.report["subject"] == 3 and parsed.report["presentation_version"] == "20.3 Build 02.25.22"
+    assert [row["video"] for row in parsed.report["video_summary"]] == list(CODES)
+    assert parsed.report["ignored_responses"]["non-numeric code"]["count"] == 0
+    assert len(parsed.report["warnings"]) == 1 and "Video codes read as stimuli" in parsed.report["warnings"][0]
+
+
+def test_video_summary_dropped_frames_and_late_start_are_warnings(tmp_path):
+    stimuli = ["ASMR3.avi", "ASMR1.avi", "ASMR4.avi", "ASMR2.avi", "nature3.avi", "nature1.avi", "nature4.avi"]
+    rows = [(f, 1800, 0, t, 600_000) for f, t in zip(stimuli, ONSETS)]
+    rows[1] = (stimuli[1], 1800, 4, ONSETS[1], 600_000)  # 4 frames dropped
+    rows[2] = (stimuli[2], 1800, 0, ONSETS[2] + 400, 600_000)  # 40 ms late, one frame is 600000/1800 = 333 ticks
+    rows[3] = (stimuli[3], 1800, 0, ONSETS[3] + 300, 600_000)  # within one frame: fine
+    rows.append(("nature1.avi", 1800, 0, ONSETS[7], 600_000))  # plays nature1, the event says vid6 (nature2)
+    path = write_log(tmp_path, protocol_rows([(700_000, 2)]), second_table=False)
+    path.write_text(path.read_text() + video_summary(rows))
+    warned = read_log(path).report["warnings"]
+    assert len(warned) == 3, warned
+    lines = lines_of(path, "C:\\stim\\")
+    assert f"line {lines[1]}: video summary, vid1" in warned[0] and "4 frame(s) dropped" in warned[0]
+    assert f"line {lines[2]}: video summary, vid4" in warned[1] and "+400 ticks" in warned[1]
+    assert f"line {lines[7]}: video summary, vid6" in warned[2] and "nature1.avi" in warned[2]
+
+
+def test_participant_id_sources(tmp_path):
+    numbered = [r.replace("sub01", "5") for r in protocol_rows()]
+    parsed = read_log(write_log(tmp_path, numbered, name="001-1-x.log"))
+    assert parsed.report["subject"] == 1
+    assert (
+        "file name 1, Subject column 5" in parsed.report["warnings"][0]
+        and "--subjects-file" in parsed.report["warnings"][0]
+    )
+    path = write_log(tmp_path, name="session.log", second_table=False)
+    path.write_text(path.read_text() + '\n{"app": "Presentation Version 22.0", "subject": "12"}\n')
+    assert read_log(path).report["subject"] == 12
+    assert read_log(path, subjects={"session.log": 9}).report["subject"] == 9
+    with pytest.raises(LogFormatError) as info:
+        read_log(write_log(tmp_path, name="other.log"))
+    message = str(info.value)
+    for fragment in (
+        "participant ID",
+        "file name",
+        "Subject column",
+        "'sub01'",
+        "JSON",
+        "--subjects-file",
+        "other.log,7",
+    ):
+        assert fragment in message, message
+
+
+def test_subjects_file(tmp_path):
+    path = tmp_path / "subjects.csv"
+    path.write_text("file,subject\nsession-a.log,3\n\nsession-b.log, 14\n")
+    assert read_subjects_file(path) == {"session-a.log": 3, "session-b.log": 14}
+    path.write_text("session-a.log,3\nsession-b.log,x\n")
+    with pytest.raises(SubjectsFileError, match=rf"{path}: line 2: expected 'file,subject'"):
+        read_subjects_file(path)
+    with pytest.raises(SubjectsFileError, match="not found"):
+        read_subjects_file(tmp_path / "nope.csv")
+
+
+def test_video_codes_as_plain_numbers(tmp_path):
+    rows = [r.replace("\tvid", "\t") if "\tVideo\t" in r else r for r in protocol_rows()]
+    parsed = read_log(write_log(tmp_path, rows))
+    assert parsed.events.filter(pl.col("event_type") == "Video")["code"].to_list() == list(CODES)
+    assert "'3'->vid3" in parsed.report["warnings"][0]
+
+
+@pytest.mark.parametrize("written", ["1.0", "4.00", " 2", "3e0"])
+def test_response_codes_written_as_numbers_are_keys(tmp_path, written):
+    rows = protocol_rows([(700_000, written)])
+    parsed = read_log(write_log(tmp_path, rows))
+    assert parsed.events.filter(pl.col("event_type") == "Response")["code"].to_list() == [str(int(float(written)))]
+    assert parsed.report["ignored_responses"]["non-numeric code"]["count"] == 0 and parsed.report["warnings"] == []
+
+
+def test_out_of_range_keys_follow_the_policy(tmp_path):
+    path = write_log(tmp_path, protocol_rows([(700_000, 2), (710_000, 7)]))
+    line = line_of(path, "Response\t7")
+    clipped = read_log(path)
+    assert clipped.events.filter(pl.col("event_type") == "Response")["code"].to_list() == ["2", "7"]
+    assert f"line {line}: 1 Response key(s) outside 1..4" in clipped.report["warnings"][0]
+    ignored = read_log(path, checks=IngestConfig(keys="ignore"))
+    assert ignored.events.filter(pl.col("event_type") == "Response")["code"].to_list() == ["2"]
+    assert "ignored (--keys ignore)" in ignored.report["warnings"][0]
+    with pytest.raises(LogFormatError, match=rf"line {line}: Response key 7 outside 1..4.*--keys clip"):
+        read_log(path, checks=IngestConfig(keys="error"))
+
+
+def test_responses_none_of_which_is_a_key_are_an_error(tmp_path):
+    path = write_log(tmp_path, protocol_rows([(700_000, "a"), (710_000, "b")]))
+    assert_error(path, "none of the 2 Response codes is a key number", f"lines {line_of(path, 'Response')}")
+
+
+def test_a_log_without_responses_is_a_warning(tmp_path):
+    path = write_log(tmp_path, protocol_rows([]))
+    assert read_log(path).report["warnings"] == [f"{path}: no Response events: every rating of this participant is 0"]

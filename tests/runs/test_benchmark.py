@@ -47,7 +47,12 @@ def tensor():
 
 
 def cli(argv, tensor, monkeypatch, tmp):
-    monkeypatch.setattr(jobs, "run_benchmark", lambda options: run_benchmark(options, tensor=tensor))
+    fabricated = tensor
+
+    def on_the_fabricated_tensor(options, tensor=None):
+        return run_benchmark(options, tensor=fabricated)
+
+    monkeypatch.setattr(jobs, "run_benchmark", on_the_fabricated_tensor)
     return benchmark.main([*argv, *FLAGS, "--out", str(tmp / "runs"), "--cache-dir", str(tmp / "cache")])
 
 

@@ -243,5 +243,11 @@ def test_cli_help_explains_every_flag(capsys):
         "--xgb-estimators",
         "--run",
         "path/to/file.py:ClassName",
+        "--coordinator",
+        "--num-processes",
+        "--process-id",
+        "--cpu-devices",
+        "--start-timeout",
+        "SLURM_NTASKS",
     ):
         assert flag in text

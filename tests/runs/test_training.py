@@ -33,7 +33,7 @@ class FakeTraining:
         probs = np.full((8, self.tensor.mask.shape[1]), self.level, np.float32)
         pred = Predictions.for_trials(self.tensor, rows, np.zeros(8, np.int32), probs, np.zeros_like(probs, np.int32))
         write_predictions(layout.prediction_paths(self.folder, 1)[0], pred)
-        return {"train_seconds": 1.5}
+        return [pred], {"train_seconds": 1.5}
 
 
 def stage(tensor, folder, fake, *, key="k1", resume=False, cache_dir=None):

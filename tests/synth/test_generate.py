@@ -55,7 +55,7 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):
     generate_archive(tmp_path / "a", cfg, progress=False)
     generate_archive(tmp_path / "b", cfg, progress=False)
     first = _digests(tmp_path / "a")
-    assert len(first) == 2 + 2 + 8 and first == _digests(tmp_path / "b")
+    assert len(first) == 2 + 2 + 8 + 1 and first == _digests(tmp_path / "b")  # logs, PPG, clips, truth.parquet
 
     other = SynthConfig(seed=4, n_subjects=1, **CHEAP)
     generate_archive(tmp_path / "c", other, progress=False)
@@ -246,22 +246,28 @@ def test_artifacts_are_flat_runs_of_ch1_and_nothing_else_is(sims):
     assert kinds  # the tiny cohort has at least one
 
 
-def test_tingles_slow_the_pulse(sims):
-    slower = []
+def test_ratings_move_the_heart_rate_by_each_participants_coefficients(tiny_archive, sims):
+    import scipy.signal
+
+    from restasmr_jax.synth.physiology import GRID_HZ, simulate_channels
+
+    cfg = _config_of(tiny_archive)
+    lag = np.exp(-1.0 / (2.5 * GRID_HZ))  # the documented 2.5-s first-order lag
     for sim in sims.values():
-        if not sim.tingler:
-            continue
-        beats = sim.beat_times_s[1:]
-        rate = 60 / np.diff(sim.beat_times_s)
-        ticks = np.rint(beats * 10_000).astype(np.int64)
-        for trial, video in enumerate(sim.video_order):
-            if condition_of(video) != "ASMR":
-                continue
-            inside = (ticks >= sim.onset_ticks[trial] + 50_000) & (ticks < sim.end_ticks[trial])
-            level = sim.intensity_at(trial, ticks[inside] - 25_000)  # the response lags ~2.5 s
-            if (level > 0).any() and (level == 0).any():
-                slower.append(rate[inside][level > 0].mean() < rate[inside][level == 0].mean())
-    assert len(slower) >= 4 and np.mean(slower) >= 0.7
+        rated = simulate_channels(cfg, sim.session, sim.episodes)
+        calm = simulate_channels(cfg, sim.session, ())  # the same draws without any rating
+        assert (rated.tingle_bpm_per_level, rated.baseline_bpm) == (sim.tingle_bpm_per_level, sim.baseline_bpm)
+        step = np.zeros_like(rated.heart_rate_bpm)  # by hand: -c x intensity in tingles, +c x rating in nature
+        for ep in sim.episodes:
+            lo, hi = round(ep.start_ticks * GRID_HZ / 10_000), round(ep.end_ticks * GRID_HZ / 10_000)
+            asmr = condition_of(ep.video) == "ASMR"
+            step[lo:hi] += ep.intensity * (-sim.tingle_bpm_per_level if asmr else sim.pleasant_bpm_per_level)
+        expected = scipy.signal.lfilter([1 - lag], [1.0, -lag], step)
+        np.testing.assert_allclose(rated.heart_rate_bpm - calm.heart_rate_bpm, expected, atol=1e-9)
+        # the beats integrate that rate: as many beats as the rate's integral over the recording, to within one
+        seconds = sim.ch1.shape[0] * sim.interval_ms / 1000
+        integral = rated.heart_rate_bpm[: round(seconds * GRID_HZ)].sum() / 60 / GRID_HZ
+        assert abs(sim.beat_times_s.shape[0] - integral) <= 1.5
 
 
 def test_readers_parse_the_archive_without_warnings(tiny_archive, sims, tmp_path):
