@@ -9,7 +9,7 @@ import argparse
 
 from restasmr_jax.bids.export import STIMULI_MODES
 from restasmr_jax.bids.physio import GZIP_LEVEL
-from restasmr_jax.runs import jobs
+from restasmr_jax.runs import archive_jobs, jobs
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.epilog = f"Physio files are gzip level {GZIP_LEVEL}; python -m bench.bids times the full export."
     args = parser.parse_args(argv)
     jobs.cli(
-        jobs.bids,
+        archive_jobs.bids,
         args.out,
         args.data_dir,
         stimuli=args.stimuli,

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from restasmr_jax.io.archive import DEFAULT_CACHE_DIR
-from restasmr_jax.runs import jobs
+from restasmr_jax.runs import archive_jobs, jobs
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,7 +40,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.spread < 0:
         parser.error(f"--spread must be >= 0, got {args.spread}")
     rows = jobs.cli(
-        jobs.calibrate, args.data_dir, cache_dir=args.cache_dir, progress=not args.no_progress, spread_seeds=args.spread
+        archive_jobs.calibrate,
+        args.data_dir,
+        cache_dir=args.cache_dir,
+        progress=not args.no_progress,
+        spread_seeds=args.spread,
     )
     sys.exit(0 if all(row.passed for row in rows) else 1)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from restasmr_jax.runs import jobs
+from restasmr_jax.runs import archive_jobs, jobs
 from restasmr_jax.runs.ingest_options import add_cache_flag, add_ingest_flags, ingest_config
 
 
@@ -70,7 +70,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     return jobs.cli(
-        lambda: jobs.features(
+        lambda: archive_jobs.features(
             args.data_dir,
             video_weights=args.video_weights,
             export_parquet=args.export_parquet,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from restasmr_jax.runs import jobs
+from restasmr_jax.runs import archive_jobs, jobs
 from restasmr_jax.runs.ingest_options import add_cache_flag, add_ingest_flags, ingest_config
 
 
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     add_ingest_flags(parser)
     args = parser.parse_args(argv)
     jobs.cli(
-        lambda: jobs.ingest(
+        lambda: archive_jobs.ingest(
             args.data_dir,
             args.out,
             skip_bad=args.skip_bad,

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from restasmr_jax.config import SUBJECT_IDS, SynthConfig
-from restasmr_jax.runs import jobs
+from restasmr_jax.runs import archive_jobs, jobs
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.seed < 0:
         parser.error(f"--seed must be non-negative, got {args.seed}")
     cfg = SynthConfig(seed=args.seed, n_subjects=args.subjects)
-    jobs.cli(jobs.synth, args.out, cfg, progress=not args.no_progress)
+    jobs.cli(archive_jobs.synth, args.out, cfg, progress=not args.no_progress)
 
 
 if __name__ == "__main__":

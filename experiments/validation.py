@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from restasmr_jax.runs import jobs
+from restasmr_jax.runs import archive_jobs, jobs
 from restasmr_jax.runs.ingest_options import add_cache_flag, add_ingest_flags, ingest_config
 
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> Path:
     add_ingest_flags(parser)
     args = parser.parse_args(argv)
     return jobs.cli(
-        lambda: jobs.validation(
+        lambda: archive_jobs.validation(
             args.data_dir,
             args.out,
             args.predictions,

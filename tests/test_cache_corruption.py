@@ -18,7 +18,7 @@ from restasmr_jax import storage
 from restasmr_jax.ingest.tables import TABLES
 from restasmr_jax.io.archive import open_archive
 from restasmr_jax.io.biopac import read_biopac
-from restasmr_jax.runs import jobs
+from restasmr_jax.runs import archive_jobs, jobs
 from tests.ingest.test_tables import make_archive
 
 
@@ -39,7 +39,7 @@ def ingested_once(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("corruption")
     root = make_archive(tmp / "archive", (1, 3), n_samples=15_200).root
     cache = tmp / "cache"
-    out = jobs.ingest(root, tmp / "clean", cache_dir=cache, progress=False)
+    out = archive_jobs.ingest(root, tmp / "clean", cache_dir=cache, progress=False)
     clean = {name: pl.read_parquet(out / f"{name}.parquet") for name in TABLES}
     return tmp, root, cache, clean
 
@@ -60,7 +60,7 @@ def test_any_single_byte_corruption_gives_the_clean_outputs_or_a_clear_failure(i
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", storage.CacheWarning)
-            out = jobs.ingest(root, work / "out", cache_dir=work / "cache", progress=False)
+            out = archive_jobs.ingest(root, work / "out", cache_dir=work / "cache", progress=False)
     except jobs.BAD_INPUT as exc:  # a clear failure is allowed; it must name what failed
         assert str(exc) and "\n" not in str(exc).splitlines()[0]
         return

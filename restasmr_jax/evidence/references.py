@@ -38,6 +38,7 @@ import scipy.stats
 from restasmr_jax.evidence.predictions import Predictions
 
 CONDITION_PRIOR, CROWD, ELAPSED_TIME = "condition_prior", "crowd", "elapsed_time"
+STIMULUS_ORACLE, PARTICIPANT_ORACLE = "stimulus_oracle", "participant_oracle"  # a synthetic archive's truth
 UNCOVERED_SCORE = 0.5  # a crowd frame without any peer report: no information either way
 
 
@@ -205,3 +206,27 @@ def elapsed_time_row(pred: Predictions) -> ReferenceRow:
 def standard_references(pred: Predictions) -> list[ReferenceRow]:
     """The reference rows beside every model on `pred`'s test trials: condition prior, crowd, elapsed time."""
     return [condition_prior_row(pred), crowd_row(pred), elapsed_time_row(pred)]
+
+
+def oracle_rows(pred: Predictions, stimulus, participant) -> list[ReferenceRow]:
+    """The two ceilings a synthetic archive knows, from its latent truth on `pred`'s trials (`[trial, time]` each).
+
+    `stimulus`: the tingle probability the stimulus alone implies (the population's average response to
+    the clip's trigger drive: the best any stimulus-only model can do); `participant`: the probability
+    each participant's report was drawn with.  Class: probability >= 0.5.
+    """
+    described = {
+        STIMULUS_ORACLE: (
+            stimulus,
+            "the population's tingle probability given the clip's trigger drive "
+            "(synthetic truth: the best a stimulus-only model can do)",
+        ),
+        PARTICIPANT_ORACLE: (
+            participant,
+            "the probability this participant's report was drawn with (synthetic truth: the ceiling for any model)",
+        ),
+    }
+    return [
+        reference_from_scores(name, pred, scores, preds=np.asarray(scores) >= 0.5, description=description)
+        for name, (scores, description) in described.items()
+    ]

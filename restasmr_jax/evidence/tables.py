@@ -44,6 +44,8 @@ REFERENCE_LABELS = {
     CONDITION_PRIOR: "condition prior",
     "crowd": "crowd (other viewers, test labels)",
     "elapsed_time": "elapsed time",
+    "stimulus_oracle": "stimulus-only oracle (synthetic truth)",
+    "participant_oracle": "participant oracle (synthetic truth)",
 }
 # What the paper's Table 1 prints (percent), for side-by-side comparison only.
 PAPER_TABLE1 = {

@@ -24,15 +24,16 @@ from pathlib import Path
 
 from restasmr_jax.evidence import figures
 from restasmr_jax.evidence.leaderboard import ModelResult
-from restasmr_jax.evidence.references import CONDITION_PRIOR, CROWD, ELAPSED_TIME
+from restasmr_jax.evidence.references import CONDITION_PRIOR, CROWD, ELAPSED_TIME, PARTICIPANT_ORACLE, STIMULUS_ORACLE
 from restasmr_jax.learning.models import ModelError, ModelSpec, check_tagger, parse_models
 from restasmr_jax.runs import distributed, layout
 from restasmr_jax.runs.options import RunOptions
 from restasmr_jax.runs.pipeline import Stages, run_recorded
+from restasmr_jax.runs.references import run_references
 from restasmr_jax.runs.report import benchmark_report
 from restasmr_jax.tensor.trial_tensor import FEATURE_SETS, TrialTensor
 
-RESERVED = (CONDITION_PRIOR, CROWD, ELAPSED_TIME)  # names of the reference rows
+RESERVED = (CONDITION_PRIOR, CROWD, ELAPSED_TIME, STIMULUS_ORACLE, PARTICIPANT_ORACLE)  # reference rows
 
 
 def resolve_models(options: RunOptions) -> tuple[ModelSpec, ...]:
@@ -82,7 +83,8 @@ def run_benchmark(options: RunOptions = RunOptions(), *, tensor: TrialTensor | N
             return None, {}
         results = [results[spec.name] for spec in specs]
         with run.timings.stage("statistics", run.options.progress):
-            report = benchmark_report(results, run.options.stats, run.run_dir, run.data.source)
+            references = run_references(results[0].per_seed[0], run.data.archive)
+            report = benchmark_report(results, run.options.stats, run.run_dir, run.data.source, references=references)
         with run.timings.stage("leaderboard figure", run.options.progress):
             written = figures.save_figure(
                 figures.leaderboard_forest(report["board"]), Path(run.run_dir) / layout.LEADERBOARD

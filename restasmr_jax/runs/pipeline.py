@@ -42,6 +42,7 @@ from restasmr_jax.runs import distributed, layout
 from restasmr_jax.runs.data import Data, check_same_data, prepare_data
 from restasmr_jax.runs.layout import RunFolderError
 from restasmr_jax.runs.options import OptionsError, RunOptions, load_options, save_options
+from restasmr_jax.runs.references import run_references
 from restasmr_jax.runs.report import ablation_report, fusion_report, print_summary
 from restasmr_jax.runs.timings import Timings
 from restasmr_jax.runs.training import Trained, read_predictions, train_flax, train_model
@@ -249,7 +250,10 @@ def run_fusion(options: RunOptions = RunOptions(), *, tensor: TrialTensor | None
         if not distributed.is_writer():
             return None, {}
         with run.timings.stage("statistics", run.options.progress):
-            report = fusion_report(per_seed, run.options.train, run.options.stats, run.run_dir, run.data.source)
+            references = run_references(per_seed[0], run.data.archive)
+            report = fusion_report(
+                per_seed, run.options.train, run.options.stats, run.run_dir, run.data.source, references=references
+            )
         with run.timings.stage("tinglegram", run.options.progress):
             written = tinglegram_stage(per_seed[0], run.options, run.run_dir, run.data.source)
         return report, {"figures": [p.name for p in written]}
@@ -274,7 +278,8 @@ def run_ablations(options: RunOptions = RunOptions(), *, tensor: TrialTensor | N
             cfg = replace(run.options.train, features="fusion")
             models[XGBOOST] = run.train(XGBOOST_MODEL, cfg, layout.xgboost_dir(run.run_dir)).per_seed
         with run.timings.stage("statistics", run.options.progress):
-            report = ablation_report(models, run.options.stats, run.run_dir, run.data.source)
+            references = run_references(models["fusion"][0], run.data.archive)
+            report = ablation_report(models, run.options.stats, run.run_dir, run.data.source, references=references)
         return report, {}
 
     return run_recorded("ablations", options, tensor, model_stages)

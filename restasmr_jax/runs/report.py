@@ -78,10 +78,15 @@ def _render_seed_spread(spread: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def fusion_report(per_seed: list[Predictions], train_cfg, stats_cfg, run_dir: Path, source: str) -> dict:
-    """Table 1 (with the condition prior, within-ASMR rows and the video level) of seed 0, + seed spread."""
+def fusion_report(
+    per_seed: list[Predictions], train_cfg, stats_cfg, run_dir: Path, source: str, *, references=None
+) -> dict:
+    """Table 1 (condition prior, within-ASMR rows, reference rows, video level) of seed 0, + the seed spread.
+
+    `references`: the reference rows beside the model (default: `evidence.references.standard_references`).
+    """
     title = f"BiLSTM, {train_cfg.features} features ({source} data)"
-    table = tables.table1(per_seed[0], stats_cfg, title=title)
+    table = tables.table1(per_seed[0], stats_cfg, title=title, references=references)
     markdown = data_banner(source) + tables.render_table1(table)
     spread = seed_spread(per_seed, stats_cfg) if len(per_seed) > 1 else None
     if spread is not None:
@@ -110,10 +115,12 @@ def fusion_report(per_seed: list[Predictions], train_cfg, stats_cfg, run_dir: Pa
     return {"summary": summary, "markdown": markdown}
 
 
-def ablation_report(models: dict[str, list[Predictions]], stats_cfg, run_dir: Path, source: str) -> dict:
-    """Table 2: every model's 4-fold mean ± SD, the condition prior, paired bootstrap p of fusion vs each."""
+def ablation_report(
+    models: dict[str, list[Predictions]], stats_cfg, run_dir: Path, source: str, *, references=None
+) -> dict:
+    """Table 2: every model's 4-fold mean ± SD, the reference rows, paired bootstrap p of fusion vs each."""
     first = {name: per_seed[0] for name, per_seed in models.items()}
-    table = tables.table2(first, stats_cfg, reference="fusion")
+    table = tables.table2(first, stats_cfg, reference="fusion", references=references)
     markdown = data_banner(source) + tables.render_table2(table)
     markdown += (
         "\nModels: BiLSTM with the named feature set (fusion 544, video 512, audio 31, ppg 1 columns); "

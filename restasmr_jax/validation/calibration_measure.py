@@ -2,7 +2,7 @@
 
 `measure` runs the SPEC §10 analyses of `validation.analysis.validate` on an
 archive's ingested tables and parsed Biopac exports (the job that reads an
-archive is `runs.jobs.calibrate`) and adds the two artifact-based statistics from the labels: the
+archive is `runs.archive_jobs.calibrate`) and adds the two artifact-based statistics from the labels: the
 tingle fraction of ASMR frames and the crowd agreement (`references`) in the
 published test groups (`splits.make_splits`).  `measure_generator` computes
 the same from `simulate_subject` without writing a file (what the PPG

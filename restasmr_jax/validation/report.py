@@ -3,7 +3,7 @@
 `write_report` draws the figures and writes `validation.md`,
 `validation.json`, `pulse_rate_windows.csv`, `pulse_rate_correlations.csv`
 and `figures/*.png|svg` for a `ValidationResult` (the job that resolves the
-archive and writes the manifest is `runs.jobs.validation`).
+archive and writes the manifest is `runs.archive_jobs.validation`).
 """
 
 from __future__ import annotations

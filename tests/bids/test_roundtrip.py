@@ -16,7 +16,7 @@ from restasmr_jax.ingest.tables import ingest_archive
 from restasmr_jax.io import bids
 from restasmr_jax.io.archive import input_hashes, open_archive
 from restasmr_jax.io.biopac import read_biopac
-from restasmr_jax.runs import jobs
+from restasmr_jax.runs import archive_jobs, jobs
 from restasmr_jax.synth import simulate_subject
 
 
@@ -58,10 +58,10 @@ def test_input_hashes_cover_events_physio_sidecars_and_clips(bids_archive, tmp_p
 
 
 def test_ingest_and_validation_jobs_read_the_copy(tiny_bids, tiny_archive, tiny_ingested, tmp_path):
-    run = jobs.ingest(tiny_bids.root, tmp_path / "ingest", progress=False, cache_dir=tmp_path / "cache")
+    run = archive_jobs.ingest(tiny_bids.root, tmp_path / "ingest", progress=False, cache_dir=tmp_path / "cache")
     assert_frame_equal(pl.read_parquet(run / "ppg10hz.parquet"), tiny_ingested.ppg10hz)
     assert json.loads((run / "manifest.json").read_text())["archive"]["layout"] == "bids"
-    out = jobs.validation(tiny_bids.root, tmp_path / "validation", progress=False, cache_dir=tmp_path / "cache")
+    out = archive_jobs.validation(tiny_bids.root, tmp_path / "validation", progress=False, cache_dir=tmp_path / "cache")
     data = json.loads((out / "validation.json").read_text())
     fields = SynthConfig.__dataclass_fields__
     cfg = SynthConfig(**{k: v for k, v in tiny_archive.synth.items() if k in fields and k != "video_size"})
@@ -81,4 +81,4 @@ def test_features_name_the_missing_clip(tiny_bids, tmp_path):
     shutil.copytree(tiny_bids.root, copy, copy_function=os.link, symlinks=True)
     (copy / bids.STIMULI_DIR / "ASMR2.avi").unlink()
     with pytest.raises(SystemExit, match=r"^error: .*vid2 -> .*stimuli/ASMR2\.avi"):
-        jobs.cli(jobs.features, copy, cache_dir=tmp_path / "cache", runs_dir=tmp_path / "runs", progress=False)
+        jobs.cli(archive_jobs.features, copy, cache_dir=tmp_path / "cache", runs_dir=tmp_path / "runs", progress=False)

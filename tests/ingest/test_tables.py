@@ -11,7 +11,7 @@ import scipy.signal
 from experiments.ingest import main as ingest_cli
 from restasmr_jax.ingest.tables import IngestError, IngestWarning, ingest_archive
 from restasmr_jax.io.archive import open_archive
-from restasmr_jax.runs import jobs
+from restasmr_jax.runs import archive_jobs
 from tests.io.test_biopac import export
 from tests.io.test_presentation import ONSETS, protocol_rows, write_log
 
@@ -110,7 +110,7 @@ def test_skip_bad_excludes_affected_participants(archive_with_bad_files, tmp_pat
 
 def test_ingest_job_writes_tables_report_manifest(tmp_path, capsys):
     make_archive(tmp_path / "archive")
-    run_dir = jobs.ingest(tmp_path / "archive", tmp_path / "run", progress=False, cache_dir=tmp_path / "cache")
+    run_dir = archive_jobs.ingest(tmp_path / "archive", tmp_path / "run", progress=False, cache_dir=tmp_path / "cache")
     assert run_dir == tmp_path / "run"
     labels = pl.read_parquet(run_dir / "labels.parquet")
     assert dict(labels.schema) == {

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from restasmr_jax import manifest
-from restasmr_jax.runs import jobs
+from restasmr_jax.runs import archive_jobs
 from restasmr_jax.runs.options import RunOptions
 from restasmr_jax.runs.pipeline import run_recorded
 from tests.fake_tensor import make_tensor
@@ -19,14 +19,14 @@ def test_a_crash_between_two_outputs_leaves_the_folder_marked_failed(tmp_path, m
         (folder / "labels.parquet").write_bytes(b"new labels")
         raise OSError("disk full")
 
-    monkeypatch.setattr(jobs, "write_tables", first_table_then_crash)
+    monkeypatch.setattr(archive_jobs, "write_tables", first_table_then_crash)
     with pytest.raises(OSError, match="disk full"):
-        jobs.ingest(root, tmp_path / "out", cache_dir=tmp_path / "cache", progress=False)
+        archive_jobs.ingest(root, tmp_path / "out", cache_dir=tmp_path / "cache", progress=False)
     saved = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert saved["status"] == "failed" and "disk full" in saved["error"] and "files" not in saved
     assert manifest.verify_run(tmp_path / "out") != []
     monkeypatch.undo()
-    done = jobs.ingest(root, tmp_path / "second", cache_dir=tmp_path / "cache", progress=False)
+    done = archive_jobs.ingest(root, tmp_path / "second", cache_dir=tmp_path / "cache", progress=False)
     saved = json.loads((done / "manifest.json").read_text())
     assert saved["status"] == "complete" and manifest.verify_run(done) == []
     assert sorted(saved["files"]) == ["labels.parquet", "ppg10hz.parquet", "report.json", "timeline.parquet"]

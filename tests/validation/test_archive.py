@@ -9,7 +9,7 @@ from restasmr_jax.config import SynthConfig, condition_of
 from restasmr_jax.evidence import figures as plots
 from restasmr_jax.evidence.artifact import default_artifact_path, load_predictions
 from restasmr_jax.ingest.ppg import sample_window
-from restasmr_jax.runs import jobs
+from restasmr_jax.runs import archive_jobs
 from restasmr_jax.synth import simulate_subject
 from tests.true_pulse import true_r
 
@@ -17,7 +17,7 @@ from tests.true_pulse import true_r
 @pytest.fixture(scope="module")
 def report(tiny_archive, tiny_cache, tmp_path_factory):
     out = tmp_path_factory.mktemp("validation")
-    run_dir = jobs.validation(tiny_archive.root, out, progress=False, cache_dir=tiny_cache)
+    run_dir = archive_jobs.validation(tiny_archive.root, out, progress=False, cache_dir=tiny_cache)
     return tiny_archive, run_dir, json.loads((run_dir / "validation.json").read_text())
 
 

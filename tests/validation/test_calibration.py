@@ -127,7 +127,7 @@ def calibrated(default_archive, tmp_path_factory):
     import io
 
     from experiments import calibrate
-    from restasmr_jax.runs import jobs
+    from restasmr_jax.runs import archive_jobs
 
     cache = tmp_path_factory.mktemp("calibration-cache")
     printed, recorded = io.StringIO(), []
@@ -136,9 +136,9 @@ def calibrated(default_archive, tmp_path_factory):
         recorded.extend(real(*args, **kwargs))
         return recorded
 
-    real = jobs.calibrate
+    real = archive_jobs.calibrate
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(jobs, "calibrate", recording)
+        patch.setattr(archive_jobs, "calibrate", recording)
         with contextlib.redirect_stdout(printed), pytest.raises(SystemExit) as exit_code:
             calibrate.main(["--data-dir", str(default_archive.root), "--cache-dir", str(cache), "--no-progress"])
     return exit_code.value.code, printed.getvalue(), recorded, cache
