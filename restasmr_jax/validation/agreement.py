@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 
 from restasmr_jax.config import VIDEO_CODES, StatsConfig, condition_of
+from restasmr_jax.evidence import stats
 from restasmr_jax.validation.pulse_rate import fisher_z
 from restasmr_jax.validation.responders import rating_matrix
 
@@ -106,6 +107,4 @@ def inter_subject_agreement(
 
 def default_bootstrap_means(values: np.ndarray, seed: int, n_resamples: int) -> np.ndarray:
     """Bootstrap means of `values [item]` from the project's vectorised resampling core."""
-    from restasmr_jax.evidence import stats
-
     return np.asarray(stats.bootstrap_means(values, seed=seed, n_resamples=n_resamples))
